@@ -1,0 +1,70 @@
+"""minigrad: a small tape-based reverse-mode autograd engine.
+
+    >>> import minigrad as mg
+    >>> w = mg.Tensor([[1.0, 2.0]], requires_grad=True)
+    >>> x = mg.Tensor([[3.0], [4.0]])
+    >>> y = mg.tanh(w @ x).sum()
+    >>> y.backward()            # w.grad == (1 - tanh(11)²) xᵀ
+
+Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tape
+(`minigrad.tape`); `backward` replays it in reverse. `minigrad.gradcheck` proves the result.
+"""
+
+from .function import Function
+from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
+from .ops import (
+    binary_cross_entropy,
+    concat,
+    cross_entropy,
+    exp,
+    log,
+    log_softmax,
+    matmul,
+    maximum,
+    mean,
+    mse,
+    relu,
+    sigmoid,
+    softmax,
+    split,
+    stack,
+    sum,
+    tanh,
+    where,
+)
+from .tape import AnomalyError, detect_anomaly, grad, is_grad_enabled, no_grad, show_tape
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyError",
+    "Function",
+    "GradcheckReport",
+    "Tensor",
+    "assert_gradcheck",
+    "binary_cross_entropy",
+    "concat",
+    "cross_entropy",
+    "detect_anomaly",
+    "exp",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "log",
+    "log_softmax",
+    "matmul",
+    "maximum",
+    "mean",
+    "mse",
+    "no_grad",
+    "relu",
+    "show_tape",
+    "sigmoid",
+    "softmax",
+    "split",
+    "stack",
+    "sum",
+    "tanh",
+    "where",
+]

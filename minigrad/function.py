@@ -1,0 +1,87 @@
+"""`Function`: the one way every op, built-in or user-defined, joins the tape.
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):              # arrays in, array out
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):             # dL/dout in, one dL/dinput per input out
+            (x,) = ctx.saved_tensors
+            return (2 * x * g,)
+
+    y = Square.apply(t)
+
+Positional arguments of `apply` are the differentiable inputs (Tensors, arrays or numbers);
+keyword arguments are static options handed to `forward` unchanged. `backward` may return
+gradients shaped like the broadcast output: the engine reduces them to each input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tape import STATE, Record, _counter, check_finite, stamp
+from .tensor import Tensor, as_tensor
+
+__all__ = ["Function"]
+
+
+class Function:
+    """Base class of every op: subclass it with static `forward` and `backward`."""
+
+    name: str | None = None  # the op's name on the tape (default: the class name, lowercased)
+
+    @staticmethod
+    def forward(ctx: Record, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+        """Compute the op's output array from its input arrays."""
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Record, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        """Map dL/d(output) to one dL/d(input) per positional input (None: no gradient)."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run `forward` on the inputs' arrays and, if any input requires grad, record it."""
+        tensors = []
+        arrays = []
+        wants_grad = False
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                x = as_tensor(x)
+            tensors.append(x)
+            arrays.append(x.data)
+            if x.requires_grad:
+                wants_grad = True
+        recording = wants_grad and STATE.grad_enabled
+        ctx = Record(cls, recording)
+        try:
+            out = cls.forward(ctx, *arrays, **options)
+        except ValueError as err:
+            msg = str(err)
+            if msg.startswith(f"{ctx.name}:"):
+                raise
+            shapes = " and ".join(str(a.shape) for a in arrays)
+            raise ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}") from err
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if STATE.anomaly:
+            ctx.inputs = tensors
+            ctx.out_shape = out.shape
+            stamp(ctx)
+            check_finite(ctx, out, "output")
+        if not recording:
+            ctx.saved = ()
+            return Tensor._make(out, False, None)
+        # Results on the tape are immutable (like JAX arrays): a later op may save them for
+        # backward, so writing into them would silently change a gradient.
+        out.setflags(write=False)
+        ctx.inputs = tensors
+        ctx.out_shape = out.shape
+        ctx.seq = next(_counter)
+        return Tensor._make(out, True, ctx)

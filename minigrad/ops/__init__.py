@@ -1,0 +1,20 @@
+"""Every primitive op, by family. Each op is a `Function` with its backward beside its forward."""
+
+import sys
+
+from .activations import log_softmax, relu, sigmoid, softmax, tanh
+from .elementwise import add, div, exp, log, maximum, mul, neg, power, sub, where
+from .linalg import matmul
+from .losses import binary_cross_entropy, cross_entropy, mse
+from .reductions import mean, sum
+from .shape import concat, getitem, reshape, split, stack, transpose
+
+from .. import tensor as _tensor  # noqa: E402, I001
+
+_tensor._ops = sys.modules[__name__]  # the Tensor operators (+, @, t[i], t.sum()) call these ops
+
+__all__ = [
+    "add", "binary_cross_entropy", "concat", "cross_entropy", "div", "exp", "getitem",
+    "log", "log_softmax", "matmul", "maximum", "mean", "mse", "mul", "neg", "power", "relu",
+    "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",
+]

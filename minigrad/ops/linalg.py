@@ -1,0 +1,52 @@
+"""Matrix product, the notes' `W_a [a⟨t−1⟩; x⟨t⟩]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+
+__all__ = ["matmul"]
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+class MatMul(Function):
+    """Z = A B;  ∂L/∂A = G Bᵀ, ∂L/∂B = Aᵀ G (batched and 1-D cases as in `np.matmul`)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(
+                f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension; "
+                "use * for scalars"
+            )
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if ka != kb:
+            raise ValueError(
+                f"matmul: {a.shape} @ {b.shape}: inner dimensions {ka} and {kb} differ"
+            )
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        a, b = ctx.saved_tensors
+        if a.ndim == 1 and b.ndim == 1:  # dot product
+            return g * b, g * a
+        if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
+            return (g[..., None, :] @ _swap(b))[..., 0, :], a[:, None] * g[..., None, :]
+        if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
+            return g[..., :, None] * b, (_swap(a) @ g[..., :, None])[..., 0]
+        return g @ _swap(b), _swap(a) @ g
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product `a @ b` with `np.matmul` semantics and shape errors in the notes' style."""
+    return MatMul.apply(a, b)

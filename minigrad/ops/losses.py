@@ -1,0 +1,121 @@
+"""Losses, with the notes' reduction as the default.
+
+The notes' cost for a batch laid out as `(n_y, m, T_x)` is
+
+    J = (1/m) Σ_examples Σ_t Σ_units L⟨t⟩
+
+i.e. summed over output units and time steps and averaged over the batch axis (axis 1).
+`reduction="sum"` and `reduction="mean"` (over every element) are also available.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+from .activations import log_softmax
+from .reductions import mean as _mean
+from .reductions import sum as _sum
+
+__all__ = ["binary_cross_entropy", "cross_entropy", "mse"]
+
+REDUCTIONS = ("notes", "sum", "mean")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    """Apply the reduction rule to element-wise losses."""
+    if reduction == "sum":
+        return _sum(loss)
+    if reduction == "mean":
+        return _mean(loss)
+    if reduction == "notes":
+        m = loss.shape[1] if loss.ndim >= 2 else 1
+        return _sum(loss) * (1.0 / m)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {REDUCTIONS + ('none',)}, got {reduction!r}")
+
+
+def _check_same_shape(op: str, a: Tensor, b: Any) -> None:
+    bs = np.shape(b.data if isinstance(b, Tensor) else b)
+    if tuple(a.shape) != tuple(bs):
+        raise ValueError(
+            f"{op}: prediction {tuple(a.shape)} and target {tuple(bs)} must have the same shape "
+            f"(the notes' layout is (n_y, m, T_x))"
+        )
+
+
+def _xlog(c: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """c · log p, with 0 · log 0 = 0 exactly and no warnings."""
+    out = np.zeros(np.broadcast_shapes(c.shape, p.shape), dtype=np.result_type(c, p))
+    mask = np.broadcast_to(c != 0, out.shape)
+    with np.errstate(divide="ignore"):
+        np.multiply(c, np.log(p, where=mask, out=np.ones_like(out)), out=out, where=mask)
+    return out
+
+
+def _xdiv(c: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """c / p, with 0 / 0 = 0 exactly and no warnings."""
+    out = np.zeros(np.broadcast_shapes(c.shape, p.shape), dtype=np.result_type(c, p))
+    mask = np.broadcast_to(c != 0, out.shape)
+    with np.errstate(divide="ignore"):
+        np.divide(c, p, where=mask, out=out)
+    return out
+
+
+class BinaryCrossEntropy(Function):
+    """L = −y log ŷ − (1 − y) log(1 − ŷ), element-wise (the notes' L⟨t⟩).
+
+    ∂L/∂ŷ = −y/ŷ + (1 − y)/(1 − ŷ);  ∂L/∂y = log(1 − ŷ) − log ŷ.
+    Terms whose coefficient is 0 are exactly 0, so ŷ ∈ {0, 1} gives exact values, no warnings.
+    """
+
+    name = "bce"
+
+    @staticmethod
+    def forward(ctx: Any, yh: np.ndarray, y: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(yh, y)
+        return -(_xlog(y, yh) + _xlog(1 - y, 1 - yh))
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        yh, y = ctx.saved_tensors
+        g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
+        if not ctx.inputs[1].requires_grad:  # the usual case: targets are constants
+            return g_yh, None
+        with np.errstate(divide="ignore"):
+            g_y = g * (np.log(1 - yh) - np.log(yh))
+        return g_yh, g_y
+
+
+def binary_cross_entropy(y_hat: Any, y: Any, reduction: str = "notes") -> Tensor:
+    """The notes' loss: L⟨t⟩ = −y log ŷ − (1−y) log(1−ŷ), reduced to J.
+
+    reduction="notes" (default): Σ over output units and time steps, averaged over the batch
+    axis 1 of the (n_y, m, T_x) layout. "sum", "mean", or "none" (element-wise) also.
+    """
+    y_hat = y_hat if isinstance(y_hat, Tensor) else Tensor(y_hat)
+    _check_same_shape("binary_cross_entropy", y_hat, y)
+    return _reduce(BinaryCrossEntropy.apply(y_hat, y), reduction, "binary_cross_entropy")
+
+
+def cross_entropy(logits: Any, y: Any, reduction: str = "notes") -> Tensor:
+    """L = −Σ_k y_k log softmax(z)_k, softmax over axis 0 (the n_y units); y one-hot.
+
+    Same reduction rule as `binary_cross_entropy` (default: Σ over t, mean over the batch axis).
+    """
+    logits = logits if isinstance(logits, Tensor) else Tensor(logits)
+    _check_same_shape("cross_entropy", logits, y)
+    per_unit = -(log_softmax(logits, axis=0) * y)
+    return _reduce(per_unit, reduction, "cross_entropy")
+
+
+def mse(y_hat: Any, y: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error (ŷ − y)²; reduction "mean" (default), "sum", "notes" or "none"."""
+    y_hat = y_hat if isinstance(y_hat, Tensor) else Tensor(y_hat)
+    _check_same_shape("mse", y_hat, y)
+    d = y_hat - y
+    return _reduce(d * d, reduction, "mse")

@@ -1,0 +1,173 @@
+"""Shape ops: reshape, transpose, indexing, and the notes' stacking `[a; x]` (concat)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+
+__all__ = ["concat", "getitem", "reshape", "split", "stack", "transpose"]
+
+
+class Reshape(Function):
+    """Same elements, new shape; the gradient is reshaped back."""
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        return (g.reshape(ctx.shape),)
+
+
+class Transpose(Function):
+    """Permute axes; the gradient is permuted back with the inverse permutation."""
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, *, axes: tuple[int, ...] | None = None) -> np.ndarray:
+        ctx.axes = axes
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        if ctx.axes is None:
+            return (g.transpose(),)
+        return (g.transpose(np.argsort(ctx.axes)),)
+
+
+def _is_basic(index: Any) -> bool:
+    """True if `index` uses only ints, slices, None and Ellipsis (no element repeats)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
+    )
+
+
+class GetItem(Function):
+    """z = x[index];  the gradient is scattered back: zeros with g added at the indexed places.
+
+    Integer-array indices may repeat an element (e.g. gathering the columns of `W` picked by
+    token ids): the scatter then adds (`np.add.at`), so repeated columns get the sum.
+    """
+
+    name = "index"
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, *, index: Any) -> np.ndarray:
+        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        out = np.zeros(ctx.shape, dtype=np.result_type(ctx.dtype, g.dtype))
+        if _is_basic(ctx.index):
+            out[ctx.index] = g
+        else:
+            np.add.at(out, ctx.index, g)
+        return (out,)
+
+
+class Concat(Function):
+    """z = [a; b; ...] along `axis` (the notes' state-first stacking [a⟨t−1⟩; x⟨t⟩]).
+
+    The gradient is cut back into the pieces' sizes.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, *xs: np.ndarray, axis: int = 0) -> np.ndarray:
+        try:
+            out = np.concatenate(xs, axis=axis)
+        except ValueError:
+            shapes = " and ".join(str(x.shape) for x in xs)
+            raise ValueError(
+                f"concat: shapes {shapes} differ outside axis {axis}; every piece must match "
+                f"the others on all axes but the one they are stacked along"
+            ) from None
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Function):
+    """z = stack(xs) along a new `axis`; the gradient is unstacked."""
+
+    @staticmethod
+    def forward(ctx: Any, *xs: np.ndarray, axis: int = 0) -> np.ndarray:
+        try:
+            out = np.stack(xs, axis=axis)
+        except ValueError:
+            shapes = " and ".join(str(x.shape) for x in xs)
+            raise ValueError(f"stack: all pieces must have one shape, got {shapes}") from None
+        ctx.axis = axis if axis >= 0 else axis + out.ndim
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        return tuple(np.moveaxis(g, ctx.axis, 0))
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+    """`x` with a new shape (one entry may be -1)."""
+    return Reshape.apply(x, shape=tuple(shape))
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes of `x` (reverse them by default)."""
+    return Transpose.apply(x, axes=None if axes is None else tuple(axes))
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """`x[index]` with NumPy semantics (basic slices, integer arrays, boolean masks)."""
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    elif isinstance(index, list):
+        index = np.asarray(index)
+    return GetItem.apply(x, index=index)
+
+
+def concat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Concatenate along `axis`: `concat([a, x])` is the notes' [a; x] for column vectors."""
+    if len(tensors) == 0:
+        raise ValueError("concat: needs at least one tensor")
+    return Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Stack equally shaped tensors along a new `axis`."""
+    if len(tensors) == 0:
+        raise ValueError("stack: needs at least one tensor")
+    return Stack.apply(*tensors, axis=axis)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """Split `x` like `np.split`: into N equal parts, or at the given indices along `axis`."""
+    t = x if isinstance(x, Tensor) else Tensor(x)
+    n = t.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ValueError(
+                f"split: axis {axis} of shape {t.shape} has length {n}, which does not divide "
+                f"into {k} equal sections"
+            )
+        bounds = list(range(0, n + 1, n // k)) if n else [0] * (k + 1)
+    else:
+        bounds = [0, *[int(i) for i in indices_or_sections], n]
+    ax = axis % t.ndim
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        index = (slice(None),) * ax + (slice(lo, hi),)
+        pieces.append(getitem(t, index))
+    return pieces

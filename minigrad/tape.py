@@ -1,0 +1,420 @@
+"""The tape: records of the ops that ran, and the backward pass that replays them.
+
+Every op that touches a tensor which requires grad leaves a `Record` behind (the `ctx` its
+`Function` saw in forward). Records carry a global sequence number, so "reverse recording order"
+is simply "descending sequence number". `backward` collects the records that lead to the output
+with an iterative depth-first walk (no recursion: a 100,000-op chain is fine), sorts them, and
+replays each record's `backward`, accumulating gradients with `+` where a tensor fans out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tensor import Tensor
+
+__all__ = [
+    "AnomalyError",
+    "Record",
+    "TapeView",
+    "detect_anomaly",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "show_tape",
+]
+
+
+class _State:
+    """Process-wide switches of the tape (single-threaded by design)."""
+
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+STATE = _State()
+_counter = itertools.count()
+# id(array) -> how many live records locked it (made it read-only) for backward.
+_locks: dict[int, int] = {}
+
+
+class AnomalyError(RuntimeError):
+    """A non-finite value appeared inside `detect_anomaly()`."""
+
+
+class Record:
+    """One line of the tape, and the `ctx` an op's forward/backward receive.
+
+    `save_for_backward` keeps arrays for the backward pass and makes them read-only until the
+    record is released, so an in-place change of a saved array fails at the assignment instead of
+    silently corrupting a gradient. Ops may set any other attribute on the record.
+    """
+
+    # Defaults live on the class, so a record only stores what its op actually sets.
+    saved: tuple[np.ndarray, ...] = ()
+    released = False
+    where: str | None = None
+    _locked: list[np.ndarray] | None = None
+    inputs: tuple = ()
+    out_shape: tuple[int, ...] = ()
+    seq = -1
+
+    def __init__(self, fn: type, recording: bool) -> None:
+        self.fn = fn
+        self.recording = recording
+
+    def save_for_backward(self, *arrays: np.ndarray) -> None:
+        """Keep `arrays` for backward; they stay read-only while this record is alive.
+
+        Arrays made by recorded ops are read-only from birth; the writable ones (leaves:
+        parameters, inputs) are locked here and unlocked when the last record holding them is
+        released or garbage-collected, so `p.data -= lr * p.grad` works again after backward.
+        """
+        self.saved = arrays
+        if not self.recording:
+            return
+        for a in arrays:
+            if type(a) is np.ndarray and (a.flags.writeable or id(a) in _locks):
+                key = id(a)
+                n = _locks.get(key)
+                if n is None:
+                    a.setflags(write=False)
+                    _locks[key] = 1
+                else:
+                    _locks[key] = n + 1
+                if self._locked is None:
+                    self._locked = [a]
+                else:
+                    self._locked.append(a)
+
+    @property
+    def saved_tensors(self) -> tuple[np.ndarray, ...]:
+        """The arrays given to `save_for_backward` (PyTorch's name)."""
+        if self.released:
+            raise RuntimeError(
+                f"{self.name}: its saved arrays were freed by an earlier backward; "
+                "pass retain_graph=True to the first backward() to backpropagate twice."
+            )
+        return self.saved
+
+    @property
+    def name(self) -> str:
+        """The op's name as the tape prints it."""
+        return getattr(self.fn, "name", None) or self.fn.__name__.lower()
+
+    def release(self) -> None:
+        """Free the saved arrays and make them writable again (if no other record holds them)."""
+        self.released = True
+        self.saved = ()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        locked = self._locked
+        if not locked:
+            return
+        self._locked = None
+        for a in locked:
+            key = id(a)
+            n = _locks.pop(key, 1) - 1
+            if n > 0:
+                _locks[key] = n
+            else:
+                try:
+                    a.setflags(write=True)
+                except ValueError:  # a view whose base someone else made read-only
+                    pass
+
+    def __del__(self) -> None:
+        if self._locked:
+            self._unlock()
+
+    def describe(self) -> str:
+        """`tanh: (4, 2) -> (4, 2)` — the op, its input shapes and its output shape."""
+        ins = ", ".join(_label(t) for t in self.inputs)
+        return f"{self.name}: {ins} -> {self.out_shape}"
+
+
+def _label(t: Tensor) -> str:
+    shape = str(tuple(t.shape))
+    return f"{t.name}{shape}" if t.name else shape
+
+
+def stamp(record: Record) -> None:
+    """Give a record its place in recording order (and, in anomaly mode, its source line)."""
+    record.seq = next(_counter)
+    if STATE.anomaly:
+        record.where = _user_line()
+
+
+def _user_line() -> str:
+    """The innermost stack frame outside minigrad: where the user's code recorded an op."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if "/minigrad/" not in frame.filename.replace("\\", "/"):
+            return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}: {frame.line}'
+    return "<unknown>"
+
+
+def check_finite(record: Record, arr: np.ndarray, what: str) -> None:
+    """In anomaly mode: raise at the first non-finite forward output or backward gradient."""
+    if not np.all(np.isfinite(arr)):
+        where = record.where or "<recorded outside detect_anomaly()>"
+        raise AnomalyError(
+            f"{record.name} produced a non-finite {what} (shape {arr.shape}). "
+            f"The op was recorded at {where}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# grad mode
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return STATE.grad_enabled
+
+
+class no_grad:  # noqa: N801 - named like the PyTorch context manager it mirrors
+    """Record nothing: use as `with minigrad.no_grad():` or as a decorator `@minigrad.no_grad()`."""
+
+    def __enter__(self) -> None:
+        self._prev = STATE.grad_enabled
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self._prev
+
+    def __call__(self, func: Any) -> Any:
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Check every forward output and backward gradient for NaN/inf; raise naming op and line."""
+    prev = STATE.anomaly
+    STATE.anomaly = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        STATE.anomaly = prev
+
+
+# ----------------------------------------------------------------------------------------------
+# backward
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...], record: Record) -> np.ndarray:
+    """Reduce a gradient to its input's shape: sum the axes that broadcasting added or stretched.
+
+    This is the one place where broadcasting is undone: a bias `b` of shape (n_a, 1) added to
+    `(n_a, m)` receives the gradient summed over the m columns.
+    """
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    if extra >= 0:
+        axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+    if g.shape != shape:
+        raise RuntimeError(
+            f"{record.name}: backward returned a gradient of shape {g.shape} for an input of "
+            f"shape {shape}; a Function's backward must return one gradient per input, "
+            "shaped like that input (or like the broadcast output)."
+        )
+    return g
+
+
+def _records_leading_to(root: Record) -> list[Record]:
+    """Every record the root depends on, in reverse recording order (iterative walk)."""
+    seen = {id(root)}
+    order = [root]
+    stack = [root]
+    while stack:
+        rec = stack.pop()
+        for t in rec.inputs:
+            parent = t._node
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                order.append(parent)
+                stack.append(parent)
+    order.sort(key=lambda r: r.seq, reverse=True)
+    return order
+
+
+def run_backward(
+    root: Tensor,
+    seed: np.ndarray,
+    retain_graph: bool,
+    wanted: Sequence[Tensor] | None = None,
+) -> list[np.ndarray] | None:
+    """Replay the tape from `root` with cotangent `seed`.
+
+    With `wanted=None`, gradients are accumulated (`+=`) into the `.grad` of leaves that require
+    grad. Otherwise the gradients of the `wanted` tensors (leaves or intermediates) are returned
+    and no `.grad` is touched.
+    """
+    root_rec = root._node
+    if root_rec is None:  # a leaf: d root / d root
+        if wanted is None:
+            _accumulate_leaf(root, seed)
+            return None
+        return [seed.copy() if t is root else np.zeros_like(t.data) for t in wanted]
+
+    want_nodes: dict[int, list[int]] = {}
+    want_leaves: dict[int, list[int]] = {}
+    results: list[np.ndarray | None] = []
+    if wanted is not None:
+        for i, t in enumerate(wanted):
+            target = want_nodes if t._node is not None else want_leaves
+            key = id(t._node) if t._node is not None else id(t)
+            target.setdefault(key, []).append(i)
+        results = [None] * len(wanted)
+
+    anomaly = STATE.anomaly
+    grads: dict[int, np.ndarray] = {id(root_rec): seed}
+    records = _records_leading_to(root_rec)
+    for rec in records:
+        g = grads.pop(id(rec), None)
+        if g is None:
+            if not retain_graph:
+                rec.release()
+            continue
+        if rec.released:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time: the saved arrays of "
+                f"'{rec.name}' were freed by the first backward. Pass retain_graph=True to the "
+                "first backward() (or to minigrad.grad) if you need to backpropagate twice."
+            )
+        if wanted is not None and id(rec) in want_nodes:
+            for i in want_nodes[id(rec)]:
+                results[i] = g
+        in_grads = rec.fn.backward(rec, g)
+        if type(in_grads) is not tuple:
+            in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
+        if len(in_grads) != len(rec.inputs):
+            raise RuntimeError(
+                f"{rec.name}: backward returned {len(in_grads)} gradients for "
+                f"{len(rec.inputs)} inputs; return one per input (None where there is none)."
+            )
+        for t, gi in zip(rec.inputs, in_grads):
+            if gi is None or not t.requires_grad:
+                continue
+            if type(gi) is not np.ndarray:
+                gi = np.asarray(gi)
+            if gi.shape != t.data.shape:
+                gi = unbroadcast(gi, t.data.shape, rec)
+            if anomaly:
+                check_finite(rec, gi, "gradient")
+            parent = t._node
+            if parent is None:
+                if wanted is None:
+                    _accumulate_leaf(t, gi)
+                elif id(t) in want_leaves:
+                    for i in want_leaves[id(t)]:
+                        results[i] = gi if results[i] is None else results[i] + gi
+            else:
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = gi if prev is None else prev + gi
+        if not retain_graph:
+            rec.release()
+
+    if wanted is None:
+        return None
+    return [
+        np.zeros_like(t.data) if r is None else np.array(r, dtype=t.data.dtype, copy=True)
+        for t, r in zip(wanted, results)
+    ]
+
+
+def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:
+    """`t.grad += g`, creating `t.grad` (a fresh array in t's dtype) on first use."""
+    if t.grad is None:
+        t.grad = np.array(g, dtype=t.data.dtype if t.data.dtype.kind == g.dtype.kind else None,
+                          copy=True)
+    else:
+        t.grad += g
+
+
+def grad(
+    output: Tensor,
+    inputs: Tensor | Iterable[Tensor],
+    grad_output: Any = None,
+    retain_graph: bool = False,
+) -> list[np.ndarray]:
+    """Gradients d output / d input for each input, as arrays, without touching any `.grad`.
+
+    `inputs` may be leaves or intermediate tensors of the graph (e.g. the hidden states a⟨t⟩ of
+    an unrolled RNN: then the result is the total derivative ∂J/∂a⟨t⟩ through all later steps).
+    An input the output does not depend on gets zeros.
+    """
+    from .tensor import Tensor
+
+    wanted = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for t in wanted:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
+    seed = output._seed(grad_output)
+    out = run_backward(output, seed, retain_graph, wanted)
+    assert out is not None
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# printing the tape
+
+
+class TapeView(list):
+    """The records that led to a tensor, in recording order; prints as a numbered table."""
+
+    def __str__(self) -> str:
+        if not self:
+            return "(empty tape: this tensor is a leaf, or was computed under no_grad())"
+        rows = []
+        for i, rec in enumerate(self):
+            ins = ", ".join(_label(t) for t in rec.inputs)
+            rows.append((str(i), rec.name, ins, str(rec.out_shape)))
+        w = [max(len(r[k]) for r in rows) for k in range(3)]
+        head = f"{'#':>{w[0]}}  {'op':<{w[1]}}  {'inputs':<{w[2]}}    output"
+        lines = [head, "-" * len(head)]
+        for r in rows:
+            lines.append(f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}} -> {r[3]}")
+        n = len(self)
+        lines.append(f"{n} record{'s' if n != 1 else ''}; backward() replays them bottom to top.")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython
+        p.text(str(self))
+
+    __repr__ = __str__
+
+
+def show_tape(t: Tensor, print_it: bool = True) -> TapeView:
+    """The Wengert list behind `t`: each record's index, op, input shapes -> output shape.
+
+    Returns the records (a list) in recording order; prints them as a table unless
+    `print_it=False`. Leaves with a `name` are shown by name, e.g. `W_a(4, 7)`.
+    """
+    view = TapeView()
+    if t._node is not None:
+        view.extend(reversed(_records_leading_to(t._node)))
+    if print_it:
+        print(view)
+    return view
