@@ -135,6 +135,10 @@ class Record:
         if self._locked:
             self._unlock()
 
+    def needs_grad(self, i: int) -> bool:
+        """Does input `i` want a gradient? Lets backward skip work nobody will use."""
+        return self.inputs[i].requires_grad
+
     def describe(self) -> str:
         """`tanh: (4, 2) -> (4, 2)` — the op, its input shapes and its output shape."""
         ins = ", ".join(_label(t) for t in self.inputs)
@@ -333,8 +337,11 @@ def run_backward(
                 key = id(parent)
                 prev = grads.get(key)
                 grads[key] = gi if prev is None else prev + gi
-        if not retain_graph:
-            rec.release()
+        if not retain_graph:  # release(), inlined: this loop is the hot path of backward
+            rec.released = True
+            rec.saved = ()
+            if rec._locked:
+                rec._unlock()
 
     if wanted is None:
         return None

@@ -61,7 +61,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
-        return g * b, g * a
+        return (g * b if ctx.needs_grad(0) else None), (g * a if ctx.needs_grad(1) else None)
 
 
 class Div(Function):
@@ -75,8 +75,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
-        gb = g / b
-        return gb, -gb * (a / b)
+        ga = g / b
+        return ga, (-ga * (a / b) if ctx.needs_grad(1) else None)
 
 
 class Neg(Function):

@@ -44,7 +44,9 @@ class MatMul(Function):
             return (g[..., None, :] @ _swap(b))[..., 0, :], a[:, None] * g[..., None, :]
         if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
             return g[..., :, None] * b, (_swap(a) @ g[..., :, None])[..., 0]
-        return g @ _swap(b), _swap(a) @ g
+        ga = g @ _swap(b) if ctx.needs_grad(0) else None
+        gb = _swap(a) @ g if ctx.needs_grad(1) else None
+        return ga, gb
 
 
 def matmul(a: Any, b: Any) -> Tensor:
