@@ -10,6 +10,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 (`minigrad.tape`); `backward` replays it in reverse. `minigrad.gradcheck` proves the result.
 """
 
+from . import optim
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .ops import (
@@ -58,6 +59,7 @@ __all__ = [
     "mean",
     "mse",
     "no_grad",
+    "optim",
     "relu",
     "show_tape",
     "sigmoid",

@@ -46,8 +46,11 @@ class Function:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
-        """Run `forward` on the inputs' arrays and, if any input requires grad, record it."""
+    def apply(cls, *inputs: Any, **options: Any) -> Any:
+        """Run `forward` on the inputs' arrays and, if any input requires grad, record it.
+
+        Returns a Tensor, or a tuple of Tensors if `forward` returns a tuple of arrays.
+        """
         tensors = []
         arrays = []
         wants_grad = False
@@ -68,11 +71,12 @@ class Function:
                 raise
             shapes = " and ".join(str(a.shape) for a in arrays)
             raise ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}") from err
+        if type(out) is tuple:
+            return _multi_output(ctx, tensors, out, recording)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if STATE.anomaly:
             ctx.inputs = tensors
-            ctx.out_shape = out.shape
             stamp(ctx)
             check_finite(ctx, out, "output")
         if not recording:
@@ -85,3 +89,27 @@ class Function:
         ctx.out_shape = out.shape
         ctx.seq = next(_counter)
         return Tensor._make(out, True, ctx)
+
+
+def _multi_output(
+    ctx: Record, tensors: list[Tensor], outs: tuple, recording: bool
+) -> tuple[Tensor, ...]:
+    """Ops whose forward returns a tuple (e.g. split) give one Tensor per output.
+
+    Their backward receives one gradient per output (zeros for outputs nobody used).
+    """
+    arrays = tuple(np.asarray(o) for o in outs)
+    ctx.inputs = tensors
+    if STATE.anomaly:
+        stamp(ctx)
+        for o in arrays:
+            check_finite(ctx, o, "output")
+    if not recording:
+        ctx.saved = ()
+        return tuple(Tensor._make(o, False, None) for o in arrays)
+    for o in arrays:
+        o.setflags(write=False)
+    ctx.n_out = len(arrays)
+    ctx.out_shape = tuple(o.shape for o in arrays)
+    ctx.seq = next(_counter)
+    return tuple(Tensor._make(o, True, ctx, i) for i, o in enumerate(arrays))

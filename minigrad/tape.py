@@ -63,7 +63,8 @@ class Record:
     where: str | None = None
     _locked: list[np.ndarray] | None = None
     inputs: tuple = ()
-    out_shape: tuple[int, ...] = ()
+    out_shape: Any = ()
+    n_out = 1  # ops with several outputs (split) set this; their grads are kept in a list
     seq = -1
 
     def __init__(self, fn: type, recording: bool) -> None:
@@ -281,18 +282,19 @@ def run_backward(
             return None
         return [seed.copy() if t is root else np.zeros_like(t.data) for t in wanted]
 
-    want_nodes: dict[int, list[int]] = {}
+    want_nodes: dict[int, list[tuple[int, int]]] = {}
     want_leaves: dict[int, list[int]] = {}
     results: list[np.ndarray | None] = []
     if wanted is not None:
         for i, t in enumerate(wanted):
-            target = want_nodes if t._node is not None else want_leaves
-            key = id(t._node) if t._node is not None else id(t)
-            target.setdefault(key, []).append(i)
+            if t._node is not None:
+                want_nodes.setdefault(id(t._node), []).append((i, t._out))
+            else:
+                want_leaves.setdefault(id(t), []).append(i)
         results = [None] * len(wanted)
 
     anomaly = STATE.anomaly
-    grads: dict[int, np.ndarray] = {id(root_rec): seed}
+    grads: dict[int, Any] = {id(root_rec): _seed_slot(root, seed)}
     records = _records_leading_to(root_rec)
     for rec in records:
         g = grads.pop(id(rec), None)
@@ -306,10 +308,13 @@ def run_backward(
                 f"'{rec.name}' were freed by the first backward. Pass retain_graph=True to the "
                 "first backward() (or to minigrad.grad) if you need to backpropagate twice."
             )
+        if rec.n_out != 1:  # several outputs: g is a list, None where an output got nothing
+            g = [np.zeros(s, dtype=seed.dtype) if gj is None else gj
+                 for gj, s in zip(g, rec.out_shape)]
         if wanted is not None and id(rec) in want_nodes:
-            for i in want_nodes[id(rec)]:
-                results[i] = g
-        in_grads = rec.fn.backward(rec, g)
+            for i, j in want_nodes[id(rec)]:
+                results[i] = g[j] if rec.n_out != 1 else g
+        in_grads = rec.fn.backward(rec, *g) if rec.n_out != 1 else rec.fn.backward(rec, g)
         if type(in_grads) is not tuple:
             in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
         if len(in_grads) != len(rec.inputs):
@@ -333,10 +338,16 @@ def run_backward(
                 elif id(t) in want_leaves:
                     for i in want_leaves[id(t)]:
                         results[i] = gi if results[i] is None else results[i] + gi
-            else:
+            elif parent.n_out == 1:
                 key = id(parent)
                 prev = grads.get(key)
                 grads[key] = gi if prev is None else prev + gi
+            else:
+                slots = grads.get(id(parent))
+                if slots is None:
+                    slots = grads[id(parent)] = [None] * parent.n_out
+                j = t._out
+                slots[j] = gi if slots[j] is None else slots[j] + gi
         if not retain_graph:  # release(), inlined: this loop is the hot path of backward
             rec.released = True
             rec.saved = ()
@@ -349,6 +360,16 @@ def run_backward(
         np.zeros_like(t.data) if r is None else np.array(r, dtype=t.data.dtype, copy=True)
         for t, r in zip(wanted, results)
     ]
+
+
+def _seed_slot(root: Tensor, seed: np.ndarray) -> Any:
+    """The root's entry in the gradient table (a list for outputs of multi-output ops)."""
+    rec = root._node
+    if rec is None or rec.n_out == 1:
+        return seed
+    slots: list[np.ndarray | None] = [None] * rec.n_out
+    slots[root._out] = seed
+    return slots
 
 
 def _accumulate_leaf(t: Tensor, g: np.ndarray) -> None:

@@ -51,7 +51,7 @@ class Tensor:
     After `loss.backward()`, every leaf with `requires_grad=True` holds dloss/dleaf in `.grad`.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_out", "name", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(
@@ -61,16 +61,20 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self._node: Record | None = None
+        self._out = 0  # which output of its record this is (ops like split have several)
         self.name = name
 
     @classmethod
-    def _make(cls, data: np.ndarray, requires_grad: bool, node: Record | None) -> Tensor:
+    def _make(
+        cls, data: np.ndarray, requires_grad: bool, node: Record | None, out: int = 0
+    ) -> Tensor:
         """Fast constructor used by ops (no conversion, no checks)."""
         t = object.__new__(cls)
         t.data = data
         t.grad = None
         t.requires_grad = requires_grad
         t._node = node
+        t._out = out
         t.name = None
         return t
 
@@ -113,7 +117,9 @@ class Tensor:
     def item(self) -> Any:
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item(): tensor of shape {self.shape} has {self.size} elements, not 1")
+            raise ValueError(
+                f"item(): tensor of shape {self.shape} has {self.size} elements, not 1"
+            )
         return self.data.item()
 
     def detach(self) -> Tensor:

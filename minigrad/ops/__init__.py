@@ -2,14 +2,13 @@
 
 import sys
 
+from .. import tensor as _tensor  # noqa: E402, I001
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .elementwise import add, div, exp, log, maximum, mul, neg, power, sub, where
 from .linalg import matmul
 from .losses import binary_cross_entropy, cross_entropy, mse
 from .reductions import mean, sum
 from .shape import concat, getitem, reshape, split, stack, transpose
-
-from .. import tensor as _tensor  # noqa: E402, I001
 
 _tensor._ops = sys.modules[__name__]  # the Tensor operators (+, @, t[i], t.sum()) call these ops
 

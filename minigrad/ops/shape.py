@@ -98,6 +98,29 @@ class Concat(Function):
         return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
 
 
+class Split(Function):
+    """(z₁, …, z_k) = pieces of x between `bounds` along `axis` (views, no copy).
+
+    One record with k outputs: the backward writes the k gradients back into their places
+    (zeros for pieces nobody used), so splitting a sequence into T_x steps costs O(size), not
+    O(T_x · size).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
+        head = (slice(None),) * axis
+        ctx.shape, ctx.dtype = x.shape, x.dtype
+        ctx.places = [head + (slice(lo, hi),) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        return tuple(x[place] for place in ctx.places)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: np.ndarray) -> tuple:
+        out = np.zeros(ctx.shape, dtype=np.result_type(ctx.dtype, *grads))
+        for place, g in zip(ctx.places, grads):
+            out[place] += g
+        return (out,)
+
+
 class Stack(Function):
     """z = stack(xs) along a new `axis`; the gradient is unstacked."""
 
@@ -164,10 +187,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
             )
         bounds = list(range(0, n + 1, n // k)) if n else [0] * (k + 1)
     else:
-        bounds = [0, *[int(i) for i in indices_or_sections], n]
-    ax = axis % t.ndim
-    pieces = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        index = (slice(None),) * ax + (slice(lo, hi),)
-        pieces.append(getitem(t, index))
-    return pieces
+        inner = [min(max(int(i) + n if int(i) < 0 else int(i), 0), n)
+                 for i in indices_or_sections]
+        bounds = [0, *inner, n]
+    return list(Split.apply(t, bounds=tuple(bounds), axis=axis % t.ndim))
