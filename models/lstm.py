@@ -1,0 +1,58 @@
+"""The notes' LSTM cell (SPEC.md, "LSTM"), built only from minigrad primitives."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from minigrad import Tensor, sigmoid, tanh
+
+from .recurrent import RecurrentModel, register
+
+
+@register
+class LSTM(RecurrentModel):
+    """Long short-term memory with a dense output layer::
+
+        ĉ⟨t⟩ = tanh(W_c [a⟨t-1⟩; x⟨t⟩] + b_c)
+        Γ_u   = σ(W_u [a⟨t-1⟩; x⟨t⟩] + b_u)      update (input) gate
+        Γ_f   = σ(W_f [a⟨t-1⟩; x⟨t⟩] + b_f)      forget gate
+        Γ_o   = σ(W_o [a⟨t-1⟩; x⟨t⟩] + b_o)      output gate
+        c⟨t⟩ = Γ_u * ĉ⟨t⟩ + Γ_f * c⟨t-1⟩
+        a⟨t⟩ = Γ_o * tanh(c⟨t⟩)
+        ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y)
+
+    Parameters ``W_c b_c W_u b_u W_f b_f W_o b_o W_y b_y``; every ``W_g`` is ``(n_a, n_a+n_x)``
+    (state columns first), every bias ``(n_a, 1)``; all drawn from U(−1/√n_a, 1/√n_a), then
+    ``forget_bias`` is added to ``b_f``. Call ``model(x, a0=None, c0=None)``.
+    """
+
+    kind = "LSTM"
+    gates = ("c", "u", "f", "o")
+    state = "a"
+    has_cell_state = True
+
+    def __init__(self, n_x: int, n_a: int, n_y: int, *, output: str = "sigmoid",
+                 forget_bias: float = 0.0, seed: int | None = None,
+                 dtype: Any = np.float64) -> None:
+        if isinstance(forget_bias, bool) or not np.isfinite(forget_bias):
+            raise ValueError(f"LSTM: forget_bias must be a finite number; got {forget_bias!r}")
+        self.forget_bias = float(forget_bias)
+        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype)
+        self._params["b_f"].data[...] += self.forget_bias
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "forget_bias": self.forget_bias}
+
+    def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
+             c_prev: Tensor) -> tuple[Tensor, Tensor]:
+        """``w.W_ga = W_g[:, :n_a]``; ``px.g = W_g[:, n_a:] x⟨t⟩ + b_g`` (block identity)."""
+        c_hat = tanh(w.W_ca @ a_prev + px.c)          # ĉ⟨t⟩ = tanh(W_c [a⟨t-1⟩; x⟨t⟩] + b_c)
+        gamma_u = sigmoid(w.W_ua @ a_prev + px.u)     # Γ_u = σ(W_u [a⟨t-1⟩; x⟨t⟩] + b_u)
+        gamma_f = sigmoid(w.W_fa @ a_prev + px.f)     # Γ_f = σ(W_f [a⟨t-1⟩; x⟨t⟩] + b_f)
+        gamma_o = sigmoid(w.W_oa @ a_prev + px.o)     # Γ_o = σ(W_o [a⟨t-1⟩; x⟨t⟩] + b_o)
+        c = gamma_u * c_hat + gamma_f * c_prev        # c⟨t⟩ = Γ_u * ĉ⟨t⟩ + Γ_f * c⟨t-1⟩
+        a = gamma_o * tanh(c)                         # a⟨t⟩ = Γ_o * tanh(c⟨t⟩)
+        return a, c

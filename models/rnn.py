@@ -1,0 +1,51 @@
+"""The notes' RNN cell (SPEC.md, "RNN"), built only from minigrad primitives."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from minigrad import Tensor, relu, tanh
+
+from .recurrent import RecurrentModel, register
+
+ACTIVATIONS = {"tanh": tanh, "relu": relu}
+
+
+@register
+class RNN(RecurrentModel):
+    """Elman RNN with a dense output layer::
+
+        a⟨t⟩ = f(W_a [a⟨t-1⟩; x⟨t⟩] + b_a)      f = tanh (default) or relu
+        ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y)                g = sigmoid, softmax (over n_y) or linear
+
+    Parameters: ``W_a (n_a, n_a+n_x)`` (state columns first), ``b_a (n_a, 1)``,
+    ``W_y (n_y, n_a)``, ``b_y (n_y, 1)``, drawn from U(−1/√n_a, 1/√n_a) with ``seed``.
+    Call ``model(x, a0=None)``; the RNN has no cell state (``c0`` must be None).
+    """
+
+    kind = "RNN"
+    gates = ("a",)
+    state = "a"
+    has_cell_state = False
+
+    def __init__(self, n_x: int, n_a: int, n_y: int, *, activation: str = "tanh",
+                 output: str = "sigmoid", seed: int | None = None,
+                 dtype: Any = np.float64) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"RNN: activation must be one of {tuple(ACTIVATIONS)}; "
+                             f"got {activation!r}")
+        self.activation = activation
+        self._f = ACTIVATIONS[activation]
+        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "activation": self.activation}
+
+    def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
+             c_prev: None) -> tuple[Tensor, None]:
+        """``w.W_aa = W_a[:, :n_a]``; ``px.a = W_a[:, n_a:] x⟨t⟩ + b_a`` (block identity)."""
+        a = self._f(w.W_aa @ a_prev + px.a)         # a⟨t⟩ = f(W_a [a⟨t-1⟩; x⟨t⟩] + b_a)
+        return a, None

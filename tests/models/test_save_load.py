@@ -1,0 +1,113 @@
+"""model.save / Model.load / models.load: exact round trips and clear errors on bad files."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+from _model_cases import VARIANTS, make
+from _model_cases import variant_id as vid
+
+import models
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=vid)
+def test_round_trip_is_exact(variant, tmp_path):
+    kind, opts = variant
+    model = make(kind, 5, 4, 3, "softmax", seed=None, **opts)
+    for p in model.parameters().values():              # values no initialiser would produce
+        p.data[...] = np.random.default_rng(0).normal(size=p.shape) * 1e3
+    path = tmp_path / "model.npz"
+    model.save(path)
+    for loaded in (type(model).load(path), models.load(str(path))):
+        assert type(loaded) is type(model)
+        assert loaded.config() == model.config()
+        assert list(loaded.parameters()) == list(model.parameters())
+        for name, p in model.parameters().items():
+            q = loaded.parameters()[name]
+            assert q.dtype == p.dtype and q.requires_grad
+            np.testing.assert_array_equal(q.data, p.data)
+        x = np.random.default_rng(1).normal(size=(5, 2, 3))
+        np.testing.assert_array_equal(loaded(x).data, model(x).data)
+
+
+def test_config_round_trip_float32(tmp_path):
+    model = models.GRU(3, 4, 2, reset_after=True, output="linear", seed=3, dtype=np.float32)
+    assert model.config() == {"n_x": 3, "n_a": 4, "n_y": 2, "output": "linear", "seed": 3,
+                              "dtype": "float32", "reset_after": True}
+    model.save(tmp_path / "m")                         # exact path, no suffix added
+    loaded = models.load(tmp_path / "m")
+    assert loaded.W_u.dtype == np.float32 and loaded.config() == model.config()
+    np.testing.assert_array_equal(loaded.b_cc.data, model.b_cc.data)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = models.LSTM(3, 4, 2, seed=0, forget_bias=1.0)
+    path = tmp_path / "lstm.npz"
+    model.save(path)
+    with np.load(path) as f:
+        entries = {k: f[k] for k in f.files}
+    return path, entries
+
+
+def rewrite(path, entries):
+    with open(path, "wb") as f:
+        np.savez(f, **entries)
+
+
+def test_wrong_class(saved):
+    path, _ = saved
+    with pytest.raises(ValueError, match="holds a LSTM, not a GRU"):
+        models.GRU.load(path)
+
+
+def test_truncated_and_garbage_files(saved, tmp_path):
+    path, _ = saved
+    data = path.read_bytes()
+    for i, blob in enumerate([data[: len(data) // 2], data[:30], b"not a model at all" * 10, b""]):
+        bad = tmp_path / f"bad{i}.npz"
+        bad.write_bytes(blob)
+        with pytest.raises(ValueError, match="not a readable minigrad model file"):
+            models.load(bad)
+    npy = tmp_path / "single.npy"
+    np.save(npy, np.zeros(3))
+    with pytest.raises(ValueError, match="single .npy array"):
+        models.load(npy)
+    with pytest.raises(FileNotFoundError):
+        models.load(tmp_path / "missing.npz")
+
+
+def test_corrupted_member(saved, tmp_path):
+    path, entries = saved
+    bad = tmp_path / "crc.npz"
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("param.W_c.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 200
+    raw[start:start + 8] = b"\xff" * 8
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="not a readable"):
+        models.load(bad)
+
+
+@pytest.mark.parametrize("change,pattern", [
+    (lambda e: e.pop("param.W_f"), r"lacks \['W_f'\]"),
+    (lambda e: e.update({"param.W_z": np.zeros((4, 7))}), r"unexpected \['W_z'\]"),
+    (lambda e: e.update({"param.W_c": np.zeros((4, 6))}), r"W_c must be \(4, 7\).*got \(4, 6\)"),
+    (lambda e: e.update({"param.b_y": np.zeros((2, 1), np.float32)}), r"b_y has dtype float32"),
+    (lambda e: e.update({"config.n_a": np.array(0)}), r"bad LSTM hyper-parameters"),
+    (lambda e: e.update({"config.colour": np.array("red")}), r"bad LSTM hyper-parameters"),
+    (lambda e: e.update({"format": np.array("something else")}), r"not a minigrad model file"),
+    (lambda e: e.pop("format"), r"not a minigrad model file"),
+    (lambda e: e.update({"class": np.array("Transformer")}), r"unknown model class"),
+    (lambda e: e.update({"weights": np.zeros(3)}), r"unexpected entry 'weights'"),
+    (lambda e: e.update({"param.W_o": np.array([None, 1], dtype=object)}), r"not a readable"),
+])
+def test_mismatched_contents(saved, change, pattern):
+    path, entries = saved
+    change(entries)
+    rewrite(path, entries)
+    with pytest.raises(ValueError, match=pattern):
+        models.LSTM.load(path)
