@@ -83,7 +83,11 @@ class Function:
             ctx.saved = ()
             return Tensor._make(out, False, None)
         # Results on the tape are immutable (like JAX arrays): a later op may save them for
-        # backward, so writing into them would silently change a gradient.
+        # backward, so writing into them would silently change a gradient. An op that returns
+        # an input array itself gets a view, so the input's own flag is left alone.
+        for a in arrays:
+            if out is a:
+                out = out.view()
         out.setflags(write=False)
         ctx.inputs = tensors
         ctx.out_shape = out.shape
@@ -99,6 +103,8 @@ def _multi_output(
     Their backward receives one gradient per output (zeros for outputs nobody used).
     """
     arrays = tuple(np.asarray(o) for o in outs)
+    inputs = [t.data for t in tensors]
+    arrays = tuple(o.view() if any(o is a for a in inputs) else o for o in arrays)
     ctx.inputs = tensors
     if STATE.anomaly:
         stamp(ctx)

@@ -10,6 +10,7 @@ replays each record's `backward`, accumulating gradients with `+` where a tensor
 from __future__ import annotations
 
 import itertools
+import os
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -82,18 +83,25 @@ class Record:
         if not self.recording:
             return
         for a in arrays:
-            if type(a) is np.ndarray and (a.flags.writeable or id(a) in _locks):
-                key = id(a)
-                n = _locks.get(key)
-                if n is None:
-                    a.setflags(write=False)
-                    _locks[key] = 1
-                else:
-                    _locks[key] = n + 1
-                if self._locked is None:
-                    self._locked = [a]
-                else:
-                    self._locked.append(a)
+            # Lock the array and every array it is a view of (x.T saved by a later op must
+            # protect x.data too); op results are already read-only and are skipped.
+            while type(a) is np.ndarray:
+                if a.flags.writeable or id(a) in _locks:
+                    self._lock(a)
+                a = a.base
+
+    def _lock(self, a: np.ndarray) -> None:
+        key = id(a)
+        n = _locks.get(key)
+        if n is None:
+            a.setflags(write=False)
+            _locks[key] = 1
+        else:
+            _locks[key] = n + 1
+        if self._locked is None:
+            self._locked = [a]
+        else:
+            self._locked.append(a)
 
     @property
     def saved_tensors(self) -> tuple[np.ndarray, ...]:
@@ -158,10 +166,13 @@ def stamp(record: Record) -> None:
         record.where = _user_line()
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _user_line() -> str:
-    """The innermost stack frame outside minigrad: where the user's code recorded an op."""
+    """The innermost stack frame outside the minigrad package: where user code recorded an op."""
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if "/minigrad/" not in frame.filename.replace("\\", "/"):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
             return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}: {frame.line}'
     return "<unknown>"
 

@@ -2,18 +2,35 @@
 
 import sys
 
-from .. import tensor as _tensor  # noqa: E402, I001
+from .. import tensor as _tensor
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
-from .elementwise import add, div, exp, log, maximum, mul, neg, power, sub, where
-from .linalg import matmul
+from .elementwise import (
+    Add,
+    Div,
+    Mul,
+    Sub,
+    add,
+    div,
+    exp,
+    log,
+    maximum,
+    mul,
+    neg,
+    power,
+    sub,
+    where,
+)
+from .linalg import MatMul, matmul
 from .losses import binary_cross_entropy, cross_entropy, mse
 from .reductions import mean, sum
 from .shape import concat, getitem, reshape, split, stack, transpose
 
-_tensor._ops = sys.modules[__name__]  # the Tensor operators (+, @, t[i], t.sum()) call these ops
-
 __all__ = [
+    "Add", "Div", "MatMul", "Mul", "Sub",
     "add", "binary_cross_entropy", "concat", "cross_entropy", "div", "exp", "getitem",
     "log", "log_softmax", "matmul", "maximum", "mean", "mse", "mul", "neg", "power", "relu",
     "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",
 ]
+
+# The Tensor operators (+, -, *, /, @, t[i], t.sum()) call into this module.
+_tensor._ops = sys.modules[__name__]

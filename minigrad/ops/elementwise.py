@@ -106,6 +106,8 @@ class PowConst(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         (a,) = ctx.saved_tensors
         p = ctx.p
+        if p == 0:
+            return (np.zeros_like(g),)
         if p == 2:
             return (g * (2 * a),)
         return (g * (p * a ** (p - 1)),)
@@ -123,7 +125,9 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b, z = ctx.saved_tensors
-        return g * b * a ** (b - 1), g * z * np.log(a)
+        ga = g * b * a ** (b - 1) if ctx.needs_grad(0) else None
+        gb = g * z * np.log(a) if ctx.needs_grad(1) else None
+        return ga, gb
 
 
 class Exp(Function):

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from minigrad.function import Function
 from minigrad.kernels import recurrent as K
+from minigrad.ops.elementwise import _real_only
+from minigrad.tensor import Tensor
 
-SMALL_WORK = 2048  # m * n_a at or below which the whole loop runs inside one Numba call
+SMALL_WORK = 8192  # m n_a (n_a + 16) up to which the whole loop runs in one Numba call
 CHUNK_ELEMS = 1 << 18  # elements of dZ per backward chunk (2 MiB in float64)
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def _small(m: int, n: int) -> bool:
-    return m * n <= SMALL_WORK
-
-
 def _chunks(T: int, m: int, width: int) -> list[tuple[int, int]]:
     """Split 0..T into chunks whose dZ block holds about CHUNK_ELEMS elements."""
     step = max(1, CHUNK_ELEMS // max(1, m * width))
@@ -76,106 +75,82 @@ def _input_backward(dZx, x, ids, t0, t1, Wx, dW, dx) -> None:
         dx[:, :, t0:t1] = (dZx @ Wx).reshape(t1 - t0, -1, n_x).transpose(2, 1, 0)
 
 
-def _check_ids(ids: np.ndarray, n_x: int) -> None:
-    if ids.size and (ids.min() < 0 or ids.max() >= n_x):
-        raise ValueError(
-            f"token ids must lie in [0, n_x) = [0, {n_x}) (n_x = W.shape[1] - n_a), "
-            f"got ids in [{ids.min()}, {ids.max()}]"
-        )
+def _shape(x, ids) -> tuple[int, int]:
+    """(T, m) of x (n_x, m, T) or ids (m, T)."""
+    return ids.shape[::-1] if ids is not None else x.shape[:0:-1]
 
 
-def _setup(x, ids, W, n: int):
-    """Shapes (T, m) and the working dtype; validates ids."""
-    if ids is not None:
-        _check_ids(ids, W.shape[1] - n)
-        m, T = ids.shape
-    else:
-        _, m, T = x.shape
-    return T, m
+# ----------------------------------------------------------------------------- drivers
+# Per cell: *_forward(x, ids, state(s), W, b) -> (H or C (T+1, m, n) with [0] the initial
+# state, cache) and *_backward(cache, G, ...) -> gradients. `_loop` picks the whole-loop Numba
+# kernel (small problems) or its NumPy twin (per-step BLAS GEMM + SIMD exp/tanh, large ones).
+def _loop(name: str, m: int, n: int):
+    return getattr(K, name if m * n * (n + 16) <= SMALL_WORK else name + "_np")
 
 
-# ----------------------------------------------------------------------------- RNN
+def _grad_buffers(x, W, T: int, m: int, width: int, need_dx: bool):
+    """dW, db (stacked, zero), dx (or None), chunks (last first) and a dZ buffer per chunk."""
+    chunks = _chunks(T, m, width)
+    dZ = np.empty((chunks[0][1] if chunks else 0, m, width), dtype=W.dtype)
+    dx = np.empty_like(x) if need_dx and x is not None else None
+    return np.zeros_like(W), np.zeros((width, 1), dtype=W.dtype), dx, chunks[::-1], dZ
+
+
 def rnn_forward(x, ids, a0, W, b, relu: bool):
-    """H (T+1, m, n): H[0] = a0^T, H[t] = a^(t)^T. Returns (H, cache)."""
     n = a0.shape[0]
-    T, m = _setup(x, ids, W, n)
+    T, m = _shape(x, ids)
     Z = _project_inputs(x, ids, W[:, n:], b[:, 0], T, m, n, W.dtype)
     H = np.empty((T + 1, m, n), dtype=W.dtype)
     H[0] = a0.T
-    WsT, s = np.ascontiguousarray(W[:, :n].T), np.empty((m, n), dtype=W.dtype)
-    if _small(m, n):
-        K.rnn_forward_loop(Z, H, WsT, relu, s)
-    else:
-        for t in range(T):
-            np.matmul(H[t], WsT, out=s)
-            K.rnn_forward_step_np(s, Z[t], relu, H[t + 1])
+    WsT = np.ascontiguousarray(W[:, :n].T)
+    _loop("rnn_forward_loop", m, n)(Z, H, WsT, relu, np.empty((m, n), dtype=W.dtype))
     return H, (x, ids, W, H, relu)
 
 
 def rnn_backward(cache, G, need_dx: bool = True):
-    """G (T, m, n) = dJ/da^(t) (rows). Returns dx, da0, dW, db."""
+    """G (T, m, n) = dJ/da^(t) from outside the recurrence. Returns dx, da0, dW, db."""
     x, ids, W, H, relu = cache
     T, m, n = G.shape
     Ws = np.ascontiguousarray(W[:, :n])
-    dW, db = np.zeros_like(W), np.zeros((n, 1), dtype=W.dtype)
-    dx = np.empty_like(x) if need_dx and x is not None else None
+    dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, n, need_dx)
     da = np.zeros((m, n), dtype=W.dtype)
-    chunks = _chunks(T, m, n)
-    dZ_buf = np.empty((chunks[0][1] if chunks else 0, m, n), dtype=W.dtype)
-    for t0, t1 in reversed(chunks):
+    loop = _loop("rnn_backward_loop", m, n)
+    for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        if _small(m, n):
-            K.rnn_backward_loop(G[t0:t1], H[t0:t1 + 1], Ws, relu, dZ, da)
-        else:
-            for k in range(t1 - t0 - 1, -1, -1):
-                K.rnn_backward_step(G[t0 + k], da, H[t0 + k + 1], relu, dZ[k])
-                np.matmul(dZ[k], Ws, out=da)
+        loop(G[t0:t1], H[t0 : t1 + 1], Ws, relu, dZ, da)
         dZ2 = dZ.reshape(-1, n)
-        dW[:, :n] += dZ2.T @ H[t0:t1].reshape(-1, n)
+        dW[:, :n] += dZ2.T @ H[t0:t1].reshape(-1, n)  # Σ_t dz^(t) a^(t-1)^T
         db[:, 0] += dZ2.sum(axis=0)
         _input_backward(dZ2, x, ids, t0, t1, W[:, n:], dW, dx)
     return dx, da.T, dW, db
 
 
-# ----------------------------------------------------------------------------- LSTM
 def lstm_forward(x, ids, a0, c0, W, b):
-    """W, b stacked [c; u; f; o] (4n, n+n_x), (4n, 1). Returns (H, cache); H as in rnn_forward."""
+    """W, b stacked [c; u; f; o]. Cache keeps the gate activations Z, C and H."""
     n = a0.shape[0]
-    T, m = _setup(x, ids, W, n)
+    T, m = _shape(x, ids)
     Z = _project_inputs(x, ids, W[:, n:], b[:, 0], T, m, 4 * n, W.dtype)
     H = np.empty((T + 1, m, n), dtype=W.dtype)
     C = np.empty((T + 1, m, n), dtype=W.dtype)
     H[0], C[0] = a0.T, c0.T
-    WsT, s = np.ascontiguousarray(W[:, :n].T), np.empty((m, 4 * n), dtype=W.dtype)
-    if _small(m, n):
-        K.lstm_forward_loop(Z, H, C, WsT, s)
-    else:
-        for t in range(T):
-            np.matmul(H[t], WsT, out=s)
-            K.lstm_forward_step_np(s, Z[t], C[t], C[t + 1], H[t + 1])
+    WsT = np.ascontiguousarray(W[:, :n].T)
+    _loop("lstm_forward_loop", m, n)(Z, H, C, WsT, np.empty((m, 4 * n), dtype=W.dtype))
     return H, (x, ids, W, Z, C, H)
 
 
-def lstm_backward(cache, G, need_dx: bool = True):
-    """Returns dx, da0, dc0, dW, db (stacked like W, b)."""
+def lstm_backward(cache, G, Gc=None, need_dx: bool = True):
+    """G, Gc (T, m, n): dJ/da^(t), dJ/dc^(t) (Gc None: zero). Returns dx, da0, dc0, dW, db."""
     x, ids, W, Z, C, H = cache
     T, m, n = G.shape
+    if Gc is None:
+        Gc = np.broadcast_to(np.zeros((), dtype=G.dtype), G.shape)  # zeros, no memory
     Ws = np.ascontiguousarray(W[:, :n])
-    dW, db = np.zeros_like(W), np.zeros((4 * n, 1), dtype=W.dtype)
-    dx = np.empty_like(x) if need_dx and x is not None else None
+    dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, 4 * n, need_dx)
     da, dc, tc = (np.zeros((m, n), dtype=W.dtype) for _ in range(3))
-    chunks = _chunks(T, m, 4 * n)
-    dZ_buf = np.empty((chunks[0][1] if chunks else 0, m, 4 * n), dtype=W.dtype)
-    for t0, t1 in reversed(chunks):
+    loop = _loop("lstm_backward_loop", m, n)
+    for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        if _small(m, n):
-            K.lstm_backward_loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, da, dc, tc)
-        else:
-            for k in range(t1 - t0 - 1, -1, -1):
-                t = t0 + k
-                np.tanh(C[t + 1], out=tc)
-                K.lstm_backward_step(G[t], da, dc, Z[t], C[t], tc, dZ[k])
-                np.matmul(dZ[k], Ws, out=da)
+        loop(G[t0:t1], Gc[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, da, dc, tc)
         dZ2 = dZ.reshape(-1, 4 * n)
         dW[:, :n] += dZ2.T @ H[t0:t1].reshape(-1, n)
         db[:, 0] += dZ2.sum(axis=0)
@@ -183,50 +158,32 @@ def lstm_backward(cache, G, need_dx: bool = True):
     return dx, da.T, dc.T, dW, db
 
 
-# ----------------------------------------------------------------------------- GRU (notes)
 def gru_forward(x, ids, c0, W, b):
-    """W, b stacked [c; u; r] (3n, n+n_x). Returns (C, cache); C[0] = c0^T, C[t] = c^(t)^T."""
+    """W, b stacked [c; u; r]. Cache keeps the gate activations Z [ĉ, Γ_u, Γ_r] and C."""
     n = c0.shape[0]
-    T, m = _setup(x, ids, W, n)
+    T, m = _shape(x, ids)
     Z = _project_inputs(x, ids, W[:, n:], b[:, 0], T, m, 3 * n, W.dtype)
     C = np.empty((T + 1, m, n), dtype=W.dtype)
     C[0] = c0.T
     WurT = np.ascontiguousarray(W[n:, :n].T)
     WccT = np.ascontiguousarray(W[:n, :n].T)
-    s_ur, rc, s_c = (np.empty((m, k * n), dtype=W.dtype) for k in (2, 1, 1))
-    if _small(m, n):
-        K.gru_forward_loop(Z, C, WurT, WccT, s_ur, rc, s_c)
-    else:
-        for t in range(T):
-            np.matmul(C[t], WurT, out=s_ur)
-            K.gru_gates_step_np(s_ur, Z[t], C[t], rc)
-            np.matmul(rc, WccT, out=s_c)
-            K.gru_state_step_np(s_c, Z[t], C[t], C[t + 1])
+    bufs = (np.empty((m, k * n), dtype=W.dtype) for k in (2, 1, 1))
+    _loop("gru_forward_loop", m, n)(Z, C, WurT, WccT, *bufs)
     return C, (x, ids, W, Z, C)
 
 
 def gru_backward(cache, G, need_dx: bool = True):
-    """Returns dx, dc0, dW, db (stacked like W, b)."""
+    """Returns dx, dc0, dW, db."""
     x, ids, W, Z, C = cache
     T, m, n = G.shape
     Wur = np.ascontiguousarray(W[n:, :n])
     Wcc = np.ascontiguousarray(W[:n, :n])
-    dW, db = np.zeros_like(W), np.zeros((3 * n, 1), dtype=W.dtype)
-    dx = np.empty_like(x) if need_dx and x is not None else None
+    dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, 3 * n, need_dx)
     dmm, dcarry, drc = (np.zeros((m, n), dtype=W.dtype) for _ in range(3))
-    chunks = _chunks(T, m, 3 * n)
-    dZ_buf = np.empty((chunks[0][1] if chunks else 0, m, 3 * n), dtype=W.dtype)
-    for t0, t1 in reversed(chunks):
+    loop = _loop("gru_backward_loop", m, n)
+    for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        if _small(m, n):
-            K.gru_backward_loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Wur, Wcc, dZ, dmm, dcarry, drc)
-        else:
-            for k in range(t1 - t0 - 1, -1, -1):
-                t = t0 + k
-                K.gru_backward_step1(G[t], dmm, dcarry, Z[t], C[t], dZ[k])
-                np.matmul(dZ[k][:, :n], Wcc, out=drc)
-                K.gru_backward_step2(drc, Z[t], C[t], dcarry, dZ[k])
-                np.matmul(dZ[k][:, n:], Wur, out=dmm)
+        loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Wur, Wcc, dZ, dmm, dcarry, drc)
         dZ2 = dZ.reshape(-1, 3 * n)
         C_prev = C[t0:t1].reshape(-1, n)
         dW[n:, :n] += dZ2[:, n:].T @ C_prev
@@ -236,23 +193,17 @@ def gru_backward(cache, G, need_dx: bool = True):
     return dx, (dcarry + dmm).T, dW, db
 
 
-# ----------------------------------------------------------------------------- GRU reset-after
 def gru_after_forward(x, ids, c0, W, b, b_cc):
-    """W, b stacked [c; u; r]; b_cc (n, 1) the state-side candidate bias. Returns (C, cache)."""
+    """W, b stacked [c; u; r]; Z holds [ĉ, Γ_u, Γ_r, h_c] with h_c = W_cc c^(t-1) + b_cc."""
     n = c0.shape[0]
-    T, m = _setup(x, ids, W, n)
+    T, m = _shape(x, ids)
     b4 = np.concatenate([b[:, 0], b_cc[:, 0]])
     Z = _project_inputs(x, ids, W[:, n:], b4, T, m, 4 * n, W.dtype)
     C = np.empty((T + 1, m, n), dtype=W.dtype)
     C[0] = c0.T
     Ws = np.concatenate([W[n:, :n], W[:n, :n]])  # state rows [u; r; c]: the blocks of dZ[:, n:]
-    WsT, s = np.ascontiguousarray(Ws.T), np.empty((m, 3 * n), dtype=W.dtype)
-    if _small(m, n):
-        K.gru_after_forward_loop(Z, C, WsT, s)
-    else:
-        for t in range(T):
-            np.matmul(C[t], WsT, out=s)
-            K.gru_after_forward_step_np(s, Z[t], C[t], C[t + 1])
+    WsT = np.ascontiguousarray(Ws.T)
+    _loop("gru_after_forward_loop", m, n)(Z, C, WsT, np.empty((m, 3 * n), dtype=W.dtype))
     return C, (x, ids, W, Ws, Z, C)
 
 
@@ -260,20 +211,12 @@ def gru_after_backward(cache, G, need_dx: bool = True):
     """Returns dx, dc0, dW, db, db_cc."""
     x, ids, W, Ws, Z, C = cache
     T, m, n = G.shape
-    dW, db = np.zeros_like(W), np.zeros((4 * n, 1), dtype=W.dtype)
-    dx = np.empty_like(x) if need_dx and x is not None else None
+    dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, 4 * n, need_dx)
     dmm, dcarry = (np.zeros((m, n), dtype=W.dtype) for _ in range(2))
-    chunks = _chunks(T, m, 4 * n)
-    dZ_buf = np.empty((chunks[0][1] if chunks else 0, m, 4 * n), dtype=W.dtype)
-    for t0, t1 in reversed(chunks):
+    loop = _loop("gru_after_backward_loop", m, n)
+    for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        if _small(m, n):
-            K.gru_after_backward_loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, dmm, dcarry)
-        else:
-            for k in range(t1 - t0 - 1, -1, -1):
-                t = t0 + k
-                K.gru_after_backward_step(G[t], dmm, dcarry, Z[t], C[t], dZ[k])
-                np.matmul(dZ[k][:, n:], Ws, out=dmm)
+        loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, dmm, dcarry)
         dZ2 = dZ.reshape(-1, 4 * n)
         dWs = dZ2[:, n:].T @ C[t0:t1].reshape(-1, n)  # rows [u; r; c]
         dW[n:, :n] += dWs[: 2 * n]
@@ -283,7 +226,7 @@ def gru_after_backward(cache, G, need_dx: bool = True):
     return dx, (dcarry + dmm).T, dW, db[: 3 * n], db[3 * n :]
 
 
-# ----------------------------------------------------------------------------- engine-free API
+# ----------------------------------------------------------------------------- array API
 # Positional inputs of each fused op after x: initial states, then the parameters in the
 # public (SPEC.md) order; `stack` is the order of the gate blocks inside the stacked W and b.
 CELLS = {
@@ -292,14 +235,47 @@ CELLS = {
     "gru": (("c0",), ("W_u", "b_u", "W_r", "b_r", "W_c", "b_c"), "cur"),
     "gru_after": (("c0",), ("W_u", "b_u", "W_r", "b_r", "W_c", "b_c", "b_cc"), "cur"),
 }
+OP_NAMES = {"rnn": "rnn_recurrence", "lstm": "lstm_recurrence", "gru": "gru_recurrence",
+            "gru_after": "gru_reset_after_recurrence"}
 
 
-def forward_arrays(cell: str, x, arrays, relu: bool = False):
+def _check(cell: str, x: np.ndarray, arrays) -> None:
+    """Shapes of SPEC.md: x (n_x, m, T) or ids (m, T), states (n_a, m), W_* (n_a, n_a + n_x),
+    b_* (n_a, 1); raise ValueError naming the op, the input and the expected shape."""
+    state_names, param_names, _ = CELLS[cell]
+    op = OP_NAMES[cell]
+    W0 = arrays[len(state_names)]
+    if W0.ndim != 2 or W0.shape[1] <= W0.shape[0]:
+        raise ValueError(f"{op}: {param_names[0]} must be (n_a, n_a + n_x); got {W0.shape}")
+    n, n_x = W0.shape[0], W0.shape[1] - W0.shape[0]
+    if x.dtype.kind in "iu":
+        if x.ndim != 2:
+            raise ValueError(f"{op}: integer token ids must be (m, T_x); got {x.shape}")
+        if x.size and (x.min() < 0 or x.max() >= n_x):
+            raise ValueError(f"{op}: token ids must lie in [0, n_x) = [0, {n_x}) (n_x = "
+                             f"{param_names[0]}.shape[1] - n_a); got [{x.min()}, {x.max()}]")
+        m = x.shape[0]
+    elif x.ndim != 3 or x.shape[0] != n_x:
+        raise ValueError(f"{op}: x must be (n_x, m, T_x) with n_x = {n_x} (from "
+                         f"{param_names[0]} {W0.shape}) or integer ids (m, T_x); got {x.shape}")
+    else:
+        m = x.shape[1]
+    expected = dict.fromkeys(state_names, (n, m))
+    expected.update({k: (n, n + n_x) if k[0] == "W" else (n, 1) for k in param_names})
+    for k, a in zip((*state_names, *param_names), arrays, strict=True):
+        if a.shape != expected[k]:
+            raise ValueError(f"{op}: {k} must be {expected[k]} (n_a = {n}, n_x = {n_x}, "
+                             f"m = {m}); got {a.shape}")
+
+
+def forward_arrays(cell: str, x: np.ndarray, arrays, relu: bool = False):
     """Run a fused recurrence on plain arrays.
 
     x: floats (n_x, m, T) or integer ids (m, T); arrays: states then parameters as in CELLS.
-    Returns (out (n_a, m, T), cache for backward_arrays)."""
+    Returns (outputs, cache): outputs = (A,) with A (n_a, m, T) (a view), and for the LSTM
+    (A, C) with the cell states C (n_a, m, T)."""
     state_names, param_names, stack = CELLS[cell]
+    _check(cell, x, arrays)
     ids = x if x.dtype.kind in "iu" else None
     dtype = np.result_type(*arrays) if ids is not None else np.result_type(x, *arrays)
     arrays = [a.astype(dtype, copy=False) for a in arrays]
@@ -316,20 +292,34 @@ def forward_arrays(cell: str, x, arrays, relu: bool = False):
         H, cache = gru_forward(x, ids, states[0], W, b)
     else:
         H, cache = gru_after_forward(x, ids, states[0], W, b, p["b_cc"])
-    return H[1:].transpose(2, 1, 0), (cell, cache)
+    for a in cache[2:]:  # what backward reads is immutable from here on (one Numba variant)
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    outs = (H[1:].transpose(2, 1, 0),)
+    if cell == "lstm":
+        outs += (cache[4][1:].transpose(2, 1, 0),)
+    return outs, (cell, *cache)
 
 
-def backward_arrays(cache, grad, need_dx: bool = True) -> list:
-    """Gradients of sum(grad * out) wrt x (if floats and need_dx), the states and the
-    parameters, in the order of forward_arrays' inputs."""
-    cell, cache = cache
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: the kernels then see one array type whoever owns the gradient."""
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def backward_arrays(cache, grad, grad_c=None, need_dx: bool = True) -> list:
+    """Gradients of sum(grad * A) (+ sum(grad_c * C) for the LSTM) wrt x (if floats and
+    need_dx), the states and the parameters, in the order of forward_arrays' inputs."""
+    cell, *cache = cache
     state_names, param_names, stack = CELLS[cell]
     W = cache[2]
-    G = grad.astype(W.dtype, copy=False).transpose(2, 1, 0)
+    G = _readonly(grad.astype(W.dtype, copy=False).transpose(2, 1, 0))
     if cell == "rnn":
         dx, *d_states, dW, db = rnn_backward(cache, G, need_dx)
     elif cell == "lstm":
-        dx, *d_states, dW, db = lstm_backward(cache, G, need_dx)
+        Gc = None if grad_c is None else _readonly(grad_c.astype(W.dtype, copy=False).T)
+        dx, *d_states, dW, db = lstm_backward(cache, G, Gc, need_dx)
     elif cell == "gru":
         dx, *d_states, dW, db = gru_backward(cache, G, need_dx)
     else:
@@ -340,3 +330,92 @@ def backward_arrays(cache, grad, need_dx: bool = True) -> list:
         d["W_" + k], d["b_" + k] = dW[i * n : (i + 1) * n], db[i * n : (i + 1) * n]
     out = [] if dx is None else [dx]
     return out + d_states + [np.ascontiguousarray(d[k]) for k in param_names]
+
+
+# ----------------------------------------------------------------------------- tape API
+_ARRAY = object()  # placeholder for a saved array in ctx.layout
+
+
+class _Recurrence(Function):
+    """One tape record for a whole recurrence. Positional inputs: [x,] states, parameters
+    (CELLS order); options: cell, x (token ids or a constant float x, then not positional),
+    relu, return_c (LSTM: also output the cell states)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, cell, x=None, relu=False, return_c=False):
+        ctx.x_positional = x is None
+        if x is None:
+            x, *arrays = arrays
+        if relu:
+            _real_only("rnn_recurrence(activation='relu')", x, *arrays)
+        outs, cache = forward_arrays(cell, x, arrays, relu)
+        ctx.layout = tuple(_ARRAY if isinstance(v, np.ndarray) else v for v in cache)
+        ctx.save_for_backward(*(v for v in cache if isinstance(v, np.ndarray)))
+        return outs if return_c else outs[0]
+
+    @staticmethod
+    def backward(ctx, grad, grad_c=None):
+        saved = iter(ctx.saved_tensors)
+        cache = tuple(next(saved) if v is _ARRAY else v for v in ctx.layout)
+        need_dx = ctx.x_positional and ctx.needs_grad(0)
+        grads = backward_arrays(cache, grad, grad_c, need_dx)
+        if ctx.x_positional and not need_dx:
+            grads.insert(0, None)
+        return tuple(grads)
+
+
+class RNNRecurrence(_Recurrence):
+    name = "rnn_recurrence"
+
+
+class LSTMRecurrence(_Recurrence):
+    name = "lstm_recurrence"
+
+
+class GRURecurrence(_Recurrence):
+    name = "gru_recurrence"
+
+
+class GRUResetAfterRecurrence(_Recurrence):
+    name = "gru_reset_after_recurrence"
+
+
+def _apply(fn, cell, x, states, params, **options):
+    """x: Tensor/array (n_x, m, T) or integer ids (m, T); None states become zeros."""
+    xa = x.data if isinstance(x, Tensor) else np.asarray(x)
+    n = params[0].shape[0]
+    m = xa.shape[0] if xa.dtype.kind in "iu" else xa.shape[1]
+    dtype = np.result_type(*(getattr(p, "dtype", np.float64) for p in params))
+    states = [np.zeros((n, m), dtype=dtype) if s is None else s for s in states]
+    if isinstance(x, Tensor) and x.requires_grad:
+        return fn.apply(x, *states, *params, cell=cell, **options)
+    return fn.apply(*states, *params, cell=cell, x=xa, **options)
+
+
+def rnn_recurrence(x, a0, W_a, b_a, activation: str = "tanh") -> Tensor:
+    """A (n_a, m, T_x) = a^(1..T_x) of a^(t) = f(W_a [a^(t-1); x^(t)] + b_a), f = tanh or relu.
+    x: (n_x, m, T_x) or integer token ids (m, T_x); a0 None means zeros."""
+    if activation not in ("tanh", "relu"):
+        raise ValueError(f"rnn_recurrence: activation must be 'tanh' or 'relu'; got {activation!r}")
+    return _apply(RNNRecurrence, "rnn", x, [a0], [W_a, b_a], relu=activation == "relu")
+
+
+def lstm_recurrence(x, a0, c0, W_c, b_c, W_u, b_u, W_f, b_f, W_o, b_o, return_c: bool = False):
+    """A (n_a, m, T_x) = a^(1..T_x) of SPEC.md's LSTM, and C = c^(1..T_x) if return_c.
+    x: (n_x, m, T_x) or integer token ids (m, T_x); a0/c0 None mean zeros."""
+    return _apply(LSTMRecurrence, "lstm", x, [a0, c0], [W_c, b_c, W_u, b_u, W_f, b_f, W_o, b_o],
+                  return_c=return_c)
+
+
+def gru_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c) -> Tensor:
+    """C (n_a, m, T_x) = c^(1..T_x) (= a^(t)) of SPEC.md's GRU (the notes' reset-before:
+    ĉ = tanh(W_c [Γ_r * c^(t-1); x^(t)] + b_c)). x, c0 as in lstm_recurrence."""
+    return _apply(GRURecurrence, "gru", x, [c0], [W_u, b_u, W_r, b_r, W_c, b_c])
+
+
+def gru_reset_after_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c, b_cc) -> Tensor:
+    """The cuDNN/PyTorch GRU: ĉ = tanh(W_cx x^(t) + b_c + Γ_r * (W_cc c^(t-1) + b_cc)) with
+    W_cc = W_c[:, :n_a] (state columns), W_cx = W_c[:, n_a:]; b_c is the input-side bias and
+    b_cc (n_a, 1) the extra state-side one. Gates and c^(t) as in gru_recurrence."""
+    return _apply(GRUResetAfterRecurrence, "gru_after", x, [c0],
+                  [W_u, b_u, W_r, b_r, W_c, b_c, b_cc])
