@@ -50,6 +50,25 @@ class AnomalyError(RuntimeError):
     """A non-finite value appeared inside `detect_anomaly()`."""
 
 
+# id(base) -> views that stayed read-only because that base was still locked by another record
+_parked: dict[int, list[np.ndarray]] = {}
+
+
+def _make_writable(a: np.ndarray) -> None:
+    """Undo a lock; a view whose base is still locked waits until that base is freed."""
+    try:
+        a.setflags(write=True)
+    except ValueError:  # a view of a read-only array
+        b = a.base
+        while isinstance(b, np.ndarray) and id(b) not in _locks:
+            b = b.base
+        if isinstance(b, np.ndarray):
+            _parked.setdefault(id(b), []).append(a)
+        return
+    for v in _parked.pop(id(a), ()):
+        _make_writable(v)
+
+
 class Record:
     """One line of the tape, and the `ctx` an op's forward/backward receive.
 
@@ -129,16 +148,13 @@ class Record:
         if not locked:
             return
         self._locked = None
-        for a in locked:
+        for a in reversed(locked):  # bases were locked after their views: free them first
             key = id(a)
             n = _locks.pop(key, 1) - 1
             if n > 0:
                 _locks[key] = n
             else:
-                try:
-                    a.setflags(write=True)
-                except ValueError:  # a view whose base someone else made read-only
-                    pass
+                _make_writable(a)
 
     def __del__(self) -> None:
         if self._locked:
@@ -200,11 +216,11 @@ class no_grad:  # noqa: N801 - named like the PyTorch context manager it mirrors
     """Record nothing: use as `with minigrad.no_grad():` or as a decorator `@minigrad.no_grad()`."""
 
     def __enter__(self) -> None:
-        self._prev = STATE.grad_enabled
+        self.__dict__.setdefault("_prev", []).append(STATE.grad_enabled)
         STATE.grad_enabled = False
 
     def __exit__(self, *exc: object) -> None:
-        STATE.grad_enabled = self._prev
+        STATE.grad_enabled = self._prev.pop()
 
     def __call__(self, func: Any) -> Any:
         import functools
@@ -410,6 +426,11 @@ def grad(
     for t in wanted:
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"grad: an input of shape {t.shape} does not require grad, so no gradient is "
+                "tracked for it; create it with requires_grad=True"
+            )
     seed = output._seed(grad_output)
     out = run_backward(output, seed, retain_graph, wanted)
     assert out is not None

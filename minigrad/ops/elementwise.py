@@ -239,7 +239,7 @@ def maximum(a: Any, b: Any) -> Tensor:
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """`a` where `cond` (a boolean array, not differentiated) is true, else `b`."""
-    c = np.asarray(cond.data if isinstance(cond, Tensor) else cond)
+    c = np.array(cond.data if isinstance(cond, Tensor) else cond)  # a copy: kept until backward
     if c.dtype != np.bool_:
         raise TypeError(f"where: cond must be a boolean array, got dtype {c.dtype}")
     return Where.apply(a, b, cond=c)

@@ -16,7 +16,7 @@ def _expand(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) ->
     """Put back the reduced axes of `g` (as size 1) so it broadcasts against `shape`."""
     if axis is None or keepdims:
         return np.broadcast_to(g.reshape(g.shape if keepdims else (1,) * len(shape)), shape)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     axes = tuple(a % len(shape) for a in axes)
     return np.broadcast_to(np.expand_dims(g, axes), shape)
 

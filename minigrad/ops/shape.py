@@ -146,17 +146,32 @@ def reshape(x: Any, shape: Sequence[int]) -> Tensor:
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes of `x` (reverse them by default)."""
-    return Transpose.apply(x, axes=None if axes is None else tuple(axes))
+    if axes is not None:
+        nd = np.ndim(x.data if isinstance(x, Tensor) else x)
+        axes = tuple(int(a) + nd if int(a) < 0 else int(a) for a in axes)
+    return Transpose.apply(x, axes=axes)
+
+
+def _index_part(i: Any) -> Any:
+    """One component of an index: arrays are copied (the tape keeps them until backward)."""
+    if isinstance(i, Tensor):
+        raise TypeError(
+            "index: Tensors hold floats, so they cannot index; index with a NumPy integer or "
+            "boolean array (e.g. t[ids] with ids = np.array([...]))"
+        )
+    if isinstance(i, list):
+        return np.array(i) if i else np.zeros(0, dtype=np.intp)
+    if isinstance(i, np.ndarray):
+        return i.copy()
+    return i
 
 
 def getitem(x: Any, index: Any) -> Tensor:
     """`x[index]` with NumPy semantics (basic slices, integer arrays, boolean masks)."""
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    elif isinstance(index, list):
-        index = np.asarray(index)
+    if isinstance(index, tuple):
+        index = tuple(_index_part(i) for i in index)
+    else:
+        index = _index_part(index)
     return GetItem.apply(x, index=index)
 
 
@@ -164,6 +179,9 @@ def concat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Concatenate along `axis`: `concat([a, x])` is the notes' [a; x] for column vectors."""
     if len(tensors) == 0:
         raise ValueError("concat: needs at least one tensor")
+    ndim = np.ndim(tensors[0].data if isinstance(tensors[0], Tensor) else tensors[0])
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"concat: axis {axis} is out of range for {ndim}-d pieces")
     return Concat.apply(*tensors, axis=axis)
 
 
