@@ -33,7 +33,8 @@ from .ops import (
     tanh,
     where,
 )
-from .tape import AnomalyError, detect_anomaly, grad, is_grad_enabled, no_grad, show_tape
+from .show import show_tape
+from .tape import AnomalyError, detect_anomaly, grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"

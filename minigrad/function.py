@@ -56,7 +56,7 @@ class Function:
         wants_grad = False
         for x in inputs:
             if not isinstance(x, Tensor):
-                x = as_tensor(x)
+                x = _constant(x, inputs)
             tensors.append(x)
             arrays.append(x.data)
             if x.requires_grad:
@@ -93,6 +93,16 @@ class Function:
         ctx.out_shape = out.shape
         ctx.seq = next(_counter)
         return Tensor._make(out, True, ctx)
+
+
+def _constant(x: Any, inputs: tuple) -> Tensor:
+    """A non-Tensor input as a constant; a Python number takes the dtype of the first float
+    Tensor input, so `maximum(x32, 0.0)` stays float32 (NumPy's weak-scalar rule)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        for t in inputs:
+            if isinstance(t, Tensor) and t.data.dtype.kind in "fc":
+                return Tensor._make(np.asarray(x, dtype=t.data.dtype), False, None)
+    return as_tensor(x)
 
 
 def _multi_output(

@@ -24,7 +24,7 @@ LSTM's x at T_x = 30, m = 16, whose entries are ~1/m of the rest), directional 1
 complex ≤ 5e-16. Hence rtol = 1e-6 (full, sampled, directional: a margin ≥ 5 over the worst
 case and ≥ 30 at the CLI defaults) and 1e-12 (complex), while a wrong gradient — a factor 2,
 a missing term, a mean instead of a sum — gives relative errors ≥ 1e-3. An input also passes
-when max |g − ĝ| ≤ atol, the noise floor 16·u·max(1, s)/ε (step 1 for the complex step): this
+when max |g − ĝ| ≤ atol, the noise floor 16·u·s/ε (step 1 for the complex step): this
 only matters for gradients that are zero up to rounding, where the relative error means nothing.
 
 How inputs are perturbed. gradcheck never writes into the caller's arrays: for the duration of
@@ -86,7 +86,7 @@ DEFAULTS: dict[str, ModeDefaults] = {
     "complex": ModeDefaults(eps=1e-20, power=0.0, rtol=1e-12),
 }
 MODES = tuple(DEFAULTS)
-_NOISE = 16.0  # atol = _NOISE · u · max(1, s) / step (measured noise: ≤ 1.5 u·s/ε)
+_NOISE = 16.0  # atol = _NOISE · u · s / step (measured noise: ≤ 1.5 u·s/ε)
 
 
 def evaluations_needed(mode: str, sizes: Sequence[int], samples: int | None = None) -> int:
@@ -270,7 +270,7 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
             t.data = w
         grads, scale = _analytic(ev, tensors, rng_out)
         step = cfg.step(scale) if eps is None else float(eps)
-        noise = _NOISE * _U * max(1.0, scale) / (1.0 if mode == "complex" else step)
+        noise = _NOISE * _U * scale / (1.0 if mode == "complex" else step)
         floor = noise if atol is None else float(atol)
         if mode == "complex":  # every input complex: then a real output means a dropped Im
             works = [w.astype(np.complex128) for w in works]

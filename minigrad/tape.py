@@ -24,12 +24,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AnomalyError",
     "Record",
-    "TapeView",
     "detect_anomaly",
     "grad",
     "is_grad_enabled",
     "no_grad",
-    "show_tape",
+    "records_leading_to",
 ]
 
 
@@ -164,15 +163,9 @@ class Record:
         """Does input `i` want a gradient? Lets backward skip work nobody will use."""
         return self.inputs[i].requires_grad
 
-    def describe(self) -> str:
-        """`tanh: (4, 2) -> (4, 2)` — the op, its input shapes and its output shape."""
-        ins = ", ".join(_label(t) for t in self.inputs)
-        return f"{self.name}: {ins} -> {self.out_shape}"
-
-
-def _label(t: Tensor) -> str:
-    shape = str(tuple(t.shape))
-    return f"{t.name}{shape}" if t.name else shape
+    def __repr__(self) -> str:
+        ins = ", ".join(str(tuple(t.shape)) for t in self.inputs)
+        return f"<Record #{self.seq} {self.name}: {ins} -> {self.out_shape}>"
 
 
 def stamp(record: Record) -> None:
@@ -273,7 +266,7 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], record: Record) -> np.nda
     return g
 
 
-def _records_leading_to(root: Record) -> list[Record]:
+def records_leading_to(root: Record) -> list[Record]:
     """Every record the root depends on, in reverse recording order (iterative walk)."""
     seen = {id(root)}
     order = [root]
@@ -322,7 +315,7 @@ def run_backward(
 
     anomaly = STATE.anomaly
     grads: dict[int, Any] = {id(root_rec): _seed_slot(root, seed)}
-    records = _records_leading_to(root_rec)
+    records = records_leading_to(root_rec)
     for rec in records:
         g = grads.pop(id(rec), None)
         if g is None:
@@ -435,46 +428,3 @@ def grad(
     out = run_backward(output, seed, retain_graph, wanted)
     assert out is not None
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# printing the tape
-
-
-class TapeView(list):
-    """The records that led to a tensor, in recording order; prints as a numbered table."""
-
-    def __str__(self) -> str:
-        if not self:
-            return "(empty tape: this tensor is a leaf, or was computed under no_grad())"
-        rows = []
-        for i, rec in enumerate(self):
-            ins = ", ".join(_label(t) for t in rec.inputs)
-            rows.append((str(i), rec.name, ins, str(rec.out_shape)))
-        w = [max(len(r[k]) for r in rows) for k in range(3)]
-        head = f"{'#':>{w[0]}}  {'op':<{w[1]}}  {'inputs':<{w[2]}}    output"
-        lines = [head, "-" * len(head)]
-        for r in rows:
-            lines.append(f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}} -> {r[3]}")
-        n = len(self)
-        lines.append(f"{n} record{'s' if n != 1 else ''}; backward() replays them bottom to top.")
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython
-        p.text(str(self))
-
-    __repr__ = __str__
-
-
-def show_tape(t: Tensor, print_it: bool = True) -> TapeView:
-    """The Wengert list behind `t`: each record's index, op, input shapes -> output shape.
-
-    Returns the records (a list) in recording order; prints them as a table unless
-    `print_it=False`. Leaves with a `name` are shown by name, e.g. `W_a(4, 7)`.
-    """
-    view = TapeView()
-    if t._node is not None:
-        view.extend(reversed(_records_leading_to(t._node)))
-    if print_it:
-        print(view)
-    return view

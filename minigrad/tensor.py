@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .tape import Record, run_backward, show_tape
+from .tape import Record, run_backward
 
 __all__ = ["Tensor", "as_tensor"]
 
@@ -185,6 +185,8 @@ class Tensor:
 
     def show_tape(self) -> Any:
         """Print and return the tape that produced this tensor (see `minigrad.show_tape`)."""
+        from .show import show_tape
+
         return show_tape(self)
 
     # --- operator sugar -------------------------------------------------------------------

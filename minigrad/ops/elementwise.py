@@ -217,8 +217,8 @@ def neg(a: Any) -> Tensor:
 
 def power(a: Any, b: Any) -> Tensor:
     """a ** b; a Python number exponent is a constant (no gradient for it)."""
-    if isinstance(b, (int, float)) and not isinstance(b, bool):
-        return PowConst.apply(a, p=b)
+    if not isinstance(b, Tensor) and not isinstance(b, bool) and np.ndim(b) == 0:
+        return PowConst.apply(a, p=np.asarray(b).item())  # a constant exponent
     return Pow.apply(a, b)
 
 

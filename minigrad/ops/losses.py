@@ -33,7 +33,7 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
         return _mean(loss)
     if reduction == "notes":
         m = loss.shape[1] if loss.ndim >= 2 else 1
-        return _sum(loss) * (1.0 / m)
+        return _sum(loss) / m
     if reduction == "none":
         return loss
     raise ValueError(f"{op}: reduction must be one of {REDUCTIONS + ('none',)}, got {reduction!r}")
