@@ -66,6 +66,11 @@ def _xdiv(c: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _strictly_inside(p: np.ndarray) -> bool:
+    """0 < p < 1 everywhere (real p; complex p takes the exact path)."""
+    return p.dtype.kind != "c" and p.size > 0 and p.min() > 0 and p.max() < 1
+
+
 class BinaryCrossEntropy(Function):
     """L = −y log ŷ − (1 − y) log(1 − ŷ), element-wise (the notes' L⟨t⟩).
 
@@ -78,12 +83,18 @@ class BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx: Any, yh: np.ndarray, y: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(yh, y)
+        ctx.inside = _strictly_inside(yh)
+        if ctx.inside:  # the usual case, 0 < ŷ < 1: no term needs the 0·log 0 = 0 rule
+            return -(y * np.log(yh) + (1 - y) * np.log(1 - yh))
         return -(_xlog(y, yh) + _xlog(1 - y, 1 - yh))
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         yh, y = ctx.saved_tensors
-        g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
+        if ctx.inside:
+            g_yh = g * ((1 - y) / (1 - yh) - y / yh)
+        else:
+            g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
         if not ctx.inputs[1].requires_grad:  # the usual case: targets are constants
             return g_yh, None
         with np.errstate(divide="ignore"):
