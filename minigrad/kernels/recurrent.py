@@ -5,7 +5,7 @@ per row, so that every per-step block is a contiguous ``(m, width)`` matrix:
 
     Z[t]      (m, k*n_a)   input projection + bias, overwritten with the gate activations
     H[t], C[t] (m, n_a)    states; H[0] = a^(0)^T, H[t] = a^(t)^T
-    G[t]      (m, n_a)     gradient dJ/da^(t) from outside the recurrence (may be a strided view)
+    G[t]      (m, n_a)     gradient dJ/da^(t) from outside the recurrence (Gc[t]: dJ/dc^(t))
     dZ[k]     (m, k*n_a)   gradient wrt the pre-activations of the same blocks as Z
 
 Forward loops fill H (and C) from the initial state in [0] and overwrite Z with the gates.

@@ -55,11 +55,12 @@ def _project_inputs(x, ids, Wx, b, T: int, m: int, width: int, dtype) -> np.ndar
     Z[:, :, k:] = 0.0
     WxT = np.ascontiguousarray(Wx.T)
     for t0, t1 in _chunks(T, m, width):
+        out = Z[t0:t1, :, :k].reshape(-1, k)  # a view: rows (t, example)
         if ids is not None:
-            Z[t0:t1, :, :k] = WxT[_ids(ids, t0, t1)].reshape(t1 - t0, m, k)
+            np.take(WxT, _ids(ids, t0, t1), axis=0, out=out)  # W_x one_hot(ids): gather
         else:
-            Z[t0:t1, :, :k] = (_rows(x, t0, t1) @ WxT).reshape(t1 - t0, m, k)
-    Z += b
+            np.matmul(_rows(x, t0, t1), WxT, out=out)
+        Z[t0:t1] += b
     return Z
 
 
@@ -73,6 +74,18 @@ def _input_backward(dZx, x, ids, t0, t1, Wx, dW, dx) -> None:
     dWx += dZx.T @ _rows(x, t0, t1)
     if dx is not None:
         dx[:, :, t0:t1] = (dZx @ Wx).reshape(t1 - t0, -1, n_x).transpose(2, 1, 0)
+
+
+def _steps(G: np.ndarray, t0: int, t1: int) -> np.ndarray:
+    """G[t0:t1] as a contiguous read-only copy: unit-stride loads in the kernels (G itself is
+    a transposed view of the (n_a, m, T) gradient) and one Numba variant for every caller."""
+    return _readonly(np.ascontiguousarray(G[t0:t1]))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = a.view()
+    a.flags.writeable = False
+    return a
 
 
 def _shape(x, ids) -> tuple[int, int]:
@@ -117,7 +130,7 @@ def rnn_backward(cache, G, need_dx: bool = True):
     loop = _loop("rnn_backward_loop", m, n)
     for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        loop(G[t0:t1], H[t0 : t1 + 1], Ws, relu, dZ, da)
+        loop(_steps(G, t0, t1), H[t0 : t1 + 1], Ws, relu, dZ, da)
         dZ2 = dZ.reshape(-1, n)
         dW[:, :n] += dZ2.T @ H[t0:t1].reshape(-1, n)  # Σ_t dz^(t) a^(t-1)^T
         db[:, 0] += dZ2.sum(axis=0)
@@ -142,15 +155,15 @@ def lstm_backward(cache, G, Gc=None, need_dx: bool = True):
     """G, Gc (T, m, n): dJ/da^(t), dJ/dc^(t) (Gc None: zero). Returns dx, da0, dc0, dW, db."""
     x, ids, W, Z, C, H = cache
     T, m, n = G.shape
-    if Gc is None:
-        Gc = np.broadcast_to(np.zeros((), dtype=G.dtype), G.shape)  # zeros, no memory
     Ws = np.ascontiguousarray(W[:, :n])
     dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, 4 * n, need_dx)
+    zero_gc = _readonly(np.zeros((len(dZ_buf), m, n), dtype=W.dtype))
     da, dc, tc = (np.zeros((m, n), dtype=W.dtype) for _ in range(3))
     loop = _loop("lstm_backward_loop", m, n)
     for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        loop(G[t0:t1], Gc[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, da, dc, tc)
+        Gc_k = zero_gc[: t1 - t0] if Gc is None else _steps(Gc, t0, t1)
+        loop(_steps(G, t0, t1), Gc_k, Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, da, dc, tc)
         dZ2 = dZ.reshape(-1, 4 * n)
         dW[:, :n] += dZ2.T @ H[t0:t1].reshape(-1, n)
         db[:, 0] += dZ2.sum(axis=0)
@@ -183,7 +196,7 @@ def gru_backward(cache, G, need_dx: bool = True):
     loop = _loop("gru_backward_loop", m, n)
     for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Wur, Wcc, dZ, dmm, dcarry, drc)
+        loop(_steps(G, t0, t1), Z[t0:t1], C[t0 : t1 + 1], Wur, Wcc, dZ, dmm, dcarry, drc)
         dZ2 = dZ.reshape(-1, 3 * n)
         C_prev = C[t0:t1].reshape(-1, n)
         dW[n:, :n] += dZ2[:, n:].T @ C_prev
@@ -216,7 +229,7 @@ def gru_after_backward(cache, G, need_dx: bool = True):
     loop = _loop("gru_after_backward_loop", m, n)
     for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
-        loop(G[t0:t1], Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, dmm, dcarry)
+        loop(_steps(G, t0, t1), Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, dmm, dcarry)
         dZ2 = dZ.reshape(-1, 4 * n)
         dWs = dZ2[:, n:].T @ C[t0:t1].reshape(-1, n)  # rows [u; r; c]
         dW[n:, :n] += dWs[: 2 * n]
@@ -268,12 +281,14 @@ def _check(cell: str, x: np.ndarray, arrays) -> None:
                              f"m = {m}); got {a.shape}")
 
 
-def forward_arrays(cell: str, x: np.ndarray, arrays, relu: bool = False):
+def forward_arrays(cell: str, x: np.ndarray, arrays, relu: bool = False,
+                   time_major: bool = False):
     """Run a fused recurrence on plain arrays.
 
     x: floats (n_x, m, T) or integer ids (m, T); arrays: states then parameters as in CELLS.
-    Returns (outputs, cache): outputs = (A,) with A (n_a, m, T) (a view), and for the LSTM
-    (A, C) with the cell states C (n_a, m, T)."""
+    Returns (outputs, cache): outputs = (A,) with A (n_a, m, T), and for the LSTM (A, C) with
+    the cell states C (n_a, m, T); with time_major=True they are (n_a, T m) instead, columns
+    ordered (t, example) like the models' output layer wants (both are views, no copy)."""
     state_names, param_names, stack = CELLS[cell]
     _check(cell, x, arrays)
     ids = x if x.dtype.kind in "iu" else None
@@ -295,30 +310,29 @@ def forward_arrays(cell: str, x: np.ndarray, arrays, relu: bool = False):
     for a in cache[2:]:  # what backward reads is immutable from here on (one Numba variant)
         if isinstance(a, np.ndarray):
             a.flags.writeable = False
-    outs = (H[1:].transpose(2, 1, 0),)
-    if cell == "lstm":
-        outs += (cache[4][1:].transpose(2, 1, 0),)
-    return outs, (cell, *cache)
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    """A read-only view: the kernels then see one array type whoever owns the gradient."""
-    a = a.view()
-    a.flags.writeable = False
-    return a
+    states = (H, cache[4]) if cell == "lstm" else (H,)
+    outs = tuple(S[1:].reshape(-1, S.shape[2]).T if time_major else S[1:].transpose(2, 1, 0)
+                 for S in states)
+    return outs, (cell, time_major, *cache)
 
 
 def backward_arrays(cache, grad, grad_c=None, need_dx: bool = True) -> list:
     """Gradients of sum(grad * A) (+ sum(grad_c * C) for the LSTM) wrt x (if floats and
     need_dx), the states and the parameters, in the order of forward_arrays' inputs."""
-    cell, *cache = cache
+    cell, time_major, *cache = cache
     state_names, param_names, stack = CELLS[cell]
     W = cache[2]
-    G = _readonly(grad.astype(W.dtype, copy=False).transpose(2, 1, 0))
+    T, m = _shape(cache[0], cache[1])
+
+    def steps(g):  # (n, m, T) or (n, T m) -> (T, m, n), a view
+        g = g.astype(W.dtype, copy=False)
+        return g.T.reshape(T, m, -1) if time_major else g.transpose(2, 1, 0)
+
+    G = steps(grad)
     if cell == "rnn":
         dx, *d_states, dW, db = rnn_backward(cache, G, need_dx)
     elif cell == "lstm":
-        Gc = None if grad_c is None else _readonly(grad_c.astype(W.dtype, copy=False).T)
+        Gc = None if grad_c is None else steps(grad_c)
         dx, *d_states, dW, db = lstm_backward(cache, G, Gc, need_dx)
     elif cell == "gru":
         dx, *d_states, dW, db = gru_backward(cache, G, need_dx)
@@ -339,16 +353,16 @@ _ARRAY = object()  # placeholder for a saved array in ctx.layout
 class _Recurrence(Function):
     """One tape record for a whole recurrence. Positional inputs: [x,] states, parameters
     (CELLS order); options: cell, x (token ids or a constant float x, then not positional),
-    relu, return_c (LSTM: also output the cell states)."""
+    relu, return_c (LSTM: also output the cell states), time_major (see forward_arrays)."""
 
     @staticmethod
-    def forward(ctx, *arrays, cell, x=None, relu=False, return_c=False):
+    def forward(ctx, *arrays, cell, x=None, relu=False, return_c=False, time_major=False):
         ctx.x_positional = x is None
         if x is None:
             x, *arrays = arrays
         if relu:
             _real_only("rnn_recurrence(activation='relu')", x, *arrays)
-        outs, cache = forward_arrays(cell, x, arrays, relu)
+        outs, cache = forward_arrays(cell, x, arrays, relu, time_major)
         ctx.layout = tuple(_ARRAY if isinstance(v, np.ndarray) else v for v in cache)
         ctx.save_for_backward(*(v for v in cache if isinstance(v, np.ndarray)))
         return outs if return_c else outs[0]
@@ -392,30 +406,36 @@ def _apply(fn, cell, x, states, params, **options):
     return fn.apply(*states, *params, cell=cell, x=xa, **options)
 
 
-def rnn_recurrence(x, a0, W_a, b_a, activation: str = "tanh") -> Tensor:
+def rnn_recurrence(x, a0, W_a, b_a, activation: str = "tanh", time_major: bool = False):
     """A (n_a, m, T_x) = a^(1..T_x) of a^(t) = f(W_a [a^(t-1); x^(t)] + b_a), f = tanh or relu.
-    x: (n_x, m, T_x) or integer token ids (m, T_x); a0 None means zeros."""
+
+    x: Tensor or array (n_x, m, T_x), or integer token ids (m, T_x); a0 None means zeros.
+    time_major=True returns A as (n_a, T_x m), columns ordered (t, example)."""
     if activation not in ("tanh", "relu"):
         raise ValueError(f"rnn_recurrence: activation must be 'tanh' or 'relu'; got {activation!r}")
-    return _apply(RNNRecurrence, "rnn", x, [a0], [W_a, b_a], relu=activation == "relu")
+    return _apply(RNNRecurrence, "rnn", x, [a0], [W_a, b_a], relu=activation == "relu",
+                  time_major=time_major)
 
 
-def lstm_recurrence(x, a0, c0, W_c, b_c, W_u, b_u, W_f, b_f, W_o, b_o, return_c: bool = False):
-    """A (n_a, m, T_x) = a^(1..T_x) of SPEC.md's LSTM, and C = c^(1..T_x) if return_c.
-    x: (n_x, m, T_x) or integer token ids (m, T_x); a0/c0 None mean zeros."""
+def lstm_recurrence(x, a0, c0, W_c, b_c, W_u, b_u, W_f, b_f, W_o, b_o, return_c: bool = False,
+                    time_major: bool = False):
+    """A (n_a, m, T_x) = a^(1..T_x) of SPEC.md's LSTM, and (A, C) with C = c^(1..T_x) if
+    return_c. x, a0, time_major as in rnn_recurrence; c0 None means zeros."""
     return _apply(LSTMRecurrence, "lstm", x, [a0, c0], [W_c, b_c, W_u, b_u, W_f, b_f, W_o, b_o],
-                  return_c=return_c)
+                  return_c=return_c, time_major=time_major)
 
 
-def gru_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c) -> Tensor:
+def gru_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c, time_major: bool = False):
     """C (n_a, m, T_x) = c^(1..T_x) (= a^(t)) of SPEC.md's GRU (the notes' reset-before:
-    ĉ = tanh(W_c [Γ_r * c^(t-1); x^(t)] + b_c)). x, c0 as in lstm_recurrence."""
-    return _apply(GRURecurrence, "gru", x, [c0], [W_u, b_u, W_r, b_r, W_c, b_c])
+    ĉ = tanh(W_c [Γ_r * c^(t-1); x^(t)] + b_c)). x, c0, time_major as in lstm_recurrence."""
+    return _apply(GRURecurrence, "gru", x, [c0], [W_u, b_u, W_r, b_r, W_c, b_c],
+                  time_major=time_major)
 
 
-def gru_reset_after_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c, b_cc) -> Tensor:
+def gru_reset_after_recurrence(x, c0, W_u, b_u, W_r, b_r, W_c, b_c, b_cc,
+                               time_major: bool = False):
     """The cuDNN/PyTorch GRU: ĉ = tanh(W_cx x^(t) + b_c + Γ_r * (W_cc c^(t-1) + b_cc)) with
     W_cc = W_c[:, :n_a] (state columns), W_cx = W_c[:, n_a:]; b_c is the input-side bias and
     b_cc (n_a, 1) the extra state-side one. Gates and c^(t) as in gru_recurrence."""
     return _apply(GRUResetAfterRecurrence, "gru_after", x, [c0],
-                  [W_u, b_u, W_r, b_r, W_c, b_c, b_cc])
+                  [W_u, b_u, W_r, b_r, W_c, b_c, b_cc], time_major=time_major)
