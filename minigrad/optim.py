@@ -1,8 +1,11 @@
 """Optimizers and gradient clipping. They read ``p.grad`` and update ``p.data`` in place.
 
 Run them after ``backward`` (an array saved by a live graph is read-only until the graph is
-released). ``params`` is any iterable of Tensors, e.g. ``model.parameters().values()``; a
-parameter whose ``.grad`` is None is skipped.
+released). ``step()`` first checks that every parameter it would update is writable and raises
+``RuntimeError`` otherwise, so a step is applied to all parameters or to none. The clipping
+functions replace ``p.grad`` by new arrays and never write into the old ones. ``params`` is any
+iterable of Tensors, e.g. ``model.parameters().values()``; a parameter whose ``.grad`` is None is
+skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .tape import _locks
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm", "clip_grad_value"]
@@ -63,6 +67,20 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def _check_writable(self) -> None:
+        """Raise before anything is updated if a parameter with a gradient is read-only."""
+        for i, p in enumerate(self.params):
+            if p.grad is None or p.data.flags.writeable:
+                continue
+            who = f"{type(self).__name__}.step: parameter #{i} (shape {p.shape})"
+            if id(p.data) in _locks:
+                raise RuntimeError(
+                    f"{who} is read-only because a graph that saved it for backward is still "
+                    "alive; call backward() on it first, delete it (e.g. `del loss`), or run "
+                    "evaluation under `minigrad.no_grad()`. No parameter was updated.")
+            raise RuntimeError(f"{who} is read-only (its .data array is not writeable, so it "
+                               "cannot be updated in place). No parameter was updated.")
 
     def state_dict(self) -> dict[str, Any]:
         """Plain scalars and arrays: hyper-parameters, ``step``, ``<slot>.<i>`` per parameter."""
@@ -118,6 +136,7 @@ class SGD(Optimizer):
         self.momentum = _nonneg("SGD", "momentum", momentum)
 
     def step(self) -> None:
+        self._check_writable()
         self.step_count += 1
         velocity = self.state["velocity"]
         for i, p in enumerate(self.params):
@@ -157,6 +176,7 @@ class Adam(Optimizer):
         return self.beta1, self.beta2
 
     def step(self) -> None:
+        self._check_writable()
         self.step_count += 1
         t, b1, b2 = self.step_count, self.beta1, self.beta2
         c1, c2 = 1.0 - b1**t, 1.0 - b2**t

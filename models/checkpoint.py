@@ -8,26 +8,23 @@ A checkpoint holds
 * the step count, the vocabulary of a character model, and free-form metadata (the training
   settings, the seed: batches are keyed by ``(seed, step)``, so those two are the whole RNG state).
 
-Files are written atomically (a temporary file in the same directory, then ``os.replace``), so an
-interrupted save never leaves a half-written checkpoint behind, and read with
-``allow_pickle=False``. Any unreadable, corrupt or inconsistent file raises ``ValueError`` with
-the path and the reason.
+Files are written atomically by :func:`models._io.atomic_savez` (a temporary file in the same
+directory, then ``os.replace``), so an interrupted save never leaves a half-written checkpoint
+behind, and read by :func:`models._io.load_npz` (``allow_pickle=False``). Any unreadable,
+corrupt or inconsistent file raises ``ValueError`` with the path and the reason.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-import zipfile
-import zlib
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from models._io import atomic_savez, load_npz
 from models.data import CharVocab
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "load_checkpoint", "model_from_config",
@@ -143,35 +140,12 @@ def save_checkpoint(
         "meta": dict(meta or {}),
     }
     arrays["header"] = np.array(json.dumps(header, allow_nan=False, ensure_ascii=False))
-
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_savez(path, arrays, "the checkpoint")
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Header and arrays of a checkpoint file; every failure becomes a ``ValueError``."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
-    try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
-        with npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, ValueError) as exc:
-        raise ValueError(f"{path!r} is not a readable minigrad checkpoint: {exc}") from exc
+    arrays = load_npz(path, "minigrad checkpoint")
     if "header" not in arrays:
         raise ValueError(f"{path!r} is not a minigrad checkpoint (no header entry)")
     try:

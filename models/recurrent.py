@@ -20,9 +20,6 @@ layer likewise runs once on all the stacked a⟨t⟩ ``(n_a, T_x·m)``.
 from __future__ import annotations
 
 import os
-import tempfile
-import zipfile
-import zlib
 from types import SimpleNamespace
 from typing import Any, ClassVar, NamedTuple
 
@@ -30,6 +27,8 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import Tensor
+
+from ._io import atomic_savez, load_npz
 
 OUTPUTS = ("sigmoid", "softmax", "linear")
 FORMAT = "minigrad.models/1"
@@ -301,16 +300,7 @@ class RecurrentModel:
                 arrays[f"config.{key}"] = np.array(value)
         for name, p in self._params.items():
             arrays[f"param.{name}"] = p.data
-        path = os.fspath(path)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_savez(path, arrays, "the model file")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RecurrentModel:
@@ -335,16 +325,7 @@ def register(cls: type[RecurrentModel]) -> type[RecurrentModel]:
 def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     """Read a model file into (class name, config, parameters); ValueError if unreadable."""
     where = os.fspath(path)
-    try:
-        f = np.load(where, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single .npy array, not an .npz archive")
-        with f:
-            entries = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(f"{where}: not a readable minigrad model file ({exc})") from exc
+    entries = load_npz(where, "minigrad model file")
     fmt = entries.pop("format", None)
     if fmt is None or fmt.shape != () or str(fmt) != FORMAT:
         raise ValueError(f"{where}: not a minigrad model file (format entry {fmt!r}, "

@@ -35,11 +35,10 @@ import minigrad as mg
 import models
 from minigrad.gradcheck import DEFAULTS, evaluations_needed
 from minigrad.gradcheck_report import GradcheckReport
+from models.commands._common import CELLS, Progress
 
 __all__ = ["DIMS", "build_problem", "check_model", "register", "run"]
 
-CELLS: dict[str, type[models.RecurrentModel]] = {
-    "rnn": models.RNN, "gru": models.GRU, "lstm": models.LSTM}
 #: (n_x, n_a, n_y, m, T_x) per model kind and --dims.
 DIMS: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
     "notes": {"rnn": (1000, 100, 50, 4, 10), "gru": (1000, 100, 50, 4, 10),
@@ -130,38 +129,6 @@ def _openblas_thread_functions() -> tuple[Callable[[], int], Callable[[int], Any
     return None
 
 
-class _Progress:
-    """A tqdm bar on stderr if tqdm is importable, else a plain line every 10%."""
-
-    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
-        self.total, self.done, self.desc, self.enabled = total, 0, desc, enabled
-        self._next = 0.1
-        self.bar: Any = None
-        if not enabled:
-            return
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            print(f"{desc}: {total} evaluations of J ...", file=sys.stderr, flush=True)
-            return
-        self.bar = tqdm(total=total, desc=desc, unit="eval", file=sys.stderr, leave=False,
-                        mininterval=0.2)
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled and self.done >= self._next * self.total:
-            pct = int(100 * self.done / max(self.total, 1))
-            print(f"{self.desc}: {pct}% ({self.done}/{self.total})", file=sys.stderr, flush=True)
-            while self._next * self.total <= self.done:
-                self._next += 0.1
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def check_model(kind: str, modes: tuple[str, ...], *, dims: str = "notes",
                 steps: int | None = None, batch: int | None = None, seed: int = 0,
                 samples: int | None = None, progress: bool = True
@@ -172,7 +139,9 @@ def check_model(kind: str, modes: tuple[str, ...], *, dims: str = "notes",
     sizes = [t.size for t in inputs.values()]
     total = sum(evaluations_needed(md, sizes, samples if md == "sampled" else None)
                 for md in modes)
-    bar = _Progress(total, f"gradcheck {model.kind}", enabled=progress)
+    desc = f"gradcheck {model.kind}"
+    bar = Progress(total, desc, unit="eval", every=0.1, enabled=progress, leave=False,
+                   mininterval=0.2, start_message=f"{desc}: {total} evaluations of J ...")
     reports = []
     try:
         for md in modes:

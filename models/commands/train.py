@@ -17,6 +17,7 @@ finishes it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -28,7 +29,10 @@ import numpy as np
 import minigrad as mg
 import models
 from minigrad import optim
+from models._io import check_writable
 from models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from models.commands import _common as common
+from models.commands._common import CELLS, Progress, versus
 from models.data import (
     ADDING_BASELINE_MSE,
     DEFAULT_CORPUS_NAME,
@@ -45,7 +49,6 @@ from models.data import (
 __all__ = ["adding_loss", "charlm_loss", "generate", "make_model", "make_optimizer", "register",
            "run_adding", "run_charlm", "run_sample", "train_step"]
 
-CELLS = {"rnn": models.RNN, "gru": models.GRU, "lstm": models.LSTM}
 ADDING_TEST_SEED = 20160  # the fixed held-out set: adding_problem(1000, T, seed=[this, T])
 VAL_SEED = 1997           # the fixed held-out windows of the corpus' last 5%
 # Settings that define the run: on --resume they come from the checkpoint, and must not differ.
@@ -70,12 +73,9 @@ def make_model(cell: str, n_x: int, n_a: int, n_y: int, seed: int) -> models.Rec
 
 def make_optimizer(model: models.RecurrentModel, kind: str, lr: float) -> Any:
     """Adam, or the course's plain SGD (then gradients are clipped element-wise to ±clip)."""
-    params = list(model.parameters().values())
-    if kind == "adam":
-        return optim.Adam(params, lr=lr)
-    if kind == "sgd":
-        return optim.SGD(params, lr=lr)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {kind!r}")
+    if kind not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd'; got {kind!r}")
+    return (optim.Adam if kind == "adam" else optim.SGD)(list(model.parameters().values()), lr=lr)
 
 
 def adding_loss(model: models.RecurrentModel, x: np.ndarray, y: np.ndarray) -> mg.Tensor:
@@ -106,41 +106,6 @@ def train_step(model: models.RecurrentModel, opt: Any, loss_fn: Callable[[], mg.
     return float(loss.item())
 
 
-class _Progress:
-    """A tqdm bar on stderr when tqdm is importable, else a plain line every ~5% of the run."""
-
-    def __init__(self, total: int, initial: int, desc: str) -> None:
-        self.total, self.n = total, initial
-        self.every = max(1, (total - initial) // 20)
-        self.postfix = ""
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="step", mininterval=0.5,
-                            file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, postfix: str) -> None:
-        self.n += 1
-        self.postfix = postfix
-        if self.bar is not None:
-            self.bar.set_postfix_str(postfix, refresh=False)
-            self.bar.update(1)
-        elif self.n % self.every == 0 or self.n == self.total:
-            print(f"step {self.n}/{self.total}  {postfix}", file=sys.stderr, flush=True)
-
-    def write(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stdout)
-        else:
-            print(text, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _settings(args: argparse.Namespace, defaults: dict[str, Any],
               ckpt: Checkpoint | None) -> dict[str, Any]:
     """Command-line values, else the checkpoint's (on --resume), else the defaults."""
@@ -160,6 +125,9 @@ def _settings(args: argparse.Namespace, defaults: dict[str, Any],
 
 
 def _load_for_resume(args: argparse.Namespace, task: str) -> Checkpoint | None:
+    """The checkpoint to resume from, or None; first fail if --checkpoint cannot be written."""
+    if args.checkpoint:
+        check_writable(args.checkpoint, "the checkpoint")
     if not args.resume:
         return None
     if not args.checkpoint:
@@ -173,10 +141,14 @@ def _load_for_resume(args: argparse.Namespace, task: str) -> Checkpoint | None:
 
 def _fit(model: models.RecurrentModel, opt: Any, s: dict[str, Any], start: int,
          loss_at: Callable[[int], Callable[[], mg.Tensor]], show: Callable[[float], str],
-         desc: str, save: Callable[[int], None], every: Callable[[int, _Progress], None]
-         ) -> tuple[int, float, float, bool]:
-    """Steps ``start .. s["steps"]``; returns (steps done, smoothed loss, seconds, interrupted)."""
-    bar = _Progress(s["steps"], start, desc)
+         desc: str, save: Callable[[int], bool], every: Callable[[int, Progress], None]
+         ) -> tuple[int, float, float, int]:
+    """Steps ``start .. s["steps"]``, then ``save`` (unless an update was torn by Ctrl-C).
+
+    Returns (steps done, smoothed loss, seconds, exit status: 130 after Ctrl-C, 1 if the
+    checkpoint could not be written, else 0).
+    """
+    bar = Progress(s["steps"], desc, initial=start)
     ema, weight, step, t0 = 0.0, 0.0, start, time.perf_counter()
     interrupted, counted = False, getattr(opt, "step_count", 0) - start
     try:
@@ -184,7 +156,7 @@ def _fit(model: models.RecurrentModel, opt: Any, s: dict[str, Any], start: int,
             loss = train_step(model, opt, loss_at(step), s["clip"], s["optim"])
             step += 1
             ema, weight = 0.98 * ema + 0.02 * loss, 0.98 * weight + 0.02
-            bar.update(show(ema / weight))
+            bar.update(postfix=show(ema / weight))
             every(step, bar)
     except KeyboardInterrupt:
         interrupted = True
@@ -192,20 +164,30 @@ def _fit(model: models.RecurrentModel, opt: Any, s: dict[str, Any], start: int,
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
+    saved = True
     if getattr(opt, "step_count", 0) - counted != step:  # Ctrl-C inside an optimizer update
         print("the interrupted update was partly applied: no checkpoint written", file=sys.stderr)
     else:
-        save(step)
-    return step, (ema / weight if weight else float("nan")), seconds, interrupted
+        saved = save(step)
+    status = 130 if interrupted else 0 if saved else 1
+    return step, (ema / weight if weight else float("nan")), seconds, status
 
 
 def _saver(args: argparse.Namespace, model: models.RecurrentModel, opt: Any, task: str,
-           s: dict[str, Any], vocab: CharVocab | None = None) -> Callable[[int], None]:
-    def save(step: int) -> None:
-        if args.checkpoint:
+           s: dict[str, Any], vocab: CharVocab | None = None) -> Callable[[int], bool]:
+    def save(step: int) -> bool:
+        """Write the checkpoint if asked for; False (after saying why) if that failed."""
+        if not args.checkpoint:
+            return True
+        try:
             save_checkpoint(args.checkpoint, model, step=step, optimizer=opt, vocab=vocab,
                             meta={"task": task, "settings": s})
-            print(f"checkpoint: {args.checkpoint} (step {step})")
+        except OSError as exc:
+            print(f"minigrad train {task}: error: the checkpoint was not written: {exc}",
+                  file=sys.stderr)
+            return False
+        print(f"checkpoint: {args.checkpoint} (step {step})")
+        return True
     return save
 
 
@@ -215,6 +197,9 @@ def _restore(ckpt: Checkpoint | None, opt: Any, s: dict[str, Any]) -> int:
         return 0
     if ckpt.optimizer_state is None:
         raise ValueError("the checkpoint holds no optimizer state; cannot resume exactly")
+    if s["steps"] < ckpt.step:
+        raise ValueError(f"--steps {s['steps']} is below the checkpoint's step {ckpt.step}; "
+                         f"--steps is the total number of steps of the run")
     opt.load_state_dict(ckpt.optimizer_state)
     if hasattr(opt, "lr"):
         opt.lr = s["lr"]
@@ -246,14 +231,14 @@ def run_adding(args: argparse.Namespace) -> int:
           f"{s['optim']} lr={s['lr']}, clip {s['clip']}, seed {s['seed']}; "
           f"baseline (always 1) MSE {ADDING_BASELINE_MSE:.3f}")
     base = ADDING_BASELINE_MSE
-    step, ema, seconds, stopped = _fit(
+    step, _, seconds, status = _fit(
         model, opt, s, start, loss_at, lambda v: f"mse {v:.4f} (baseline {base:.3f})",
         f"adding {s['cell']} T={T}", _saver(args, model, opt, "adding", s), lambda *_: None)
     with mg.no_grad():
         test = adding_loss(model, x_test, y_test).item()
-    print(f"test MSE {test:.4f} on 1000 held-out sequences (baseline {ADDING_BASELINE_MSE:.3f}); "
-          f"{step} steps ({step - start} now) in {seconds:.1f} s")
-    return 130 if stopped else 0
+    print(f"test MSE {test:.4f} on 1000 held-out sequences, {versus(test, base)} the baseline "
+          f"{base:.3f}; {step} steps ({step - start} now) in {seconds:.1f} s")
+    return status
 
 
 def generate(model: models.RecurrentModel, vocab: CharVocab, length: int, *,
@@ -314,25 +299,25 @@ def run_charlm(args: argparse.Namespace) -> int:
         x, y = char_batch(train_ids, s["batch"], s["seq"], batch_rng(s["seed"], step))
         return lambda: charlm_loss(model, x, y)
 
-    def every(step: int, bar: _Progress) -> None:
+    def every(step: int, bar: Progress) -> None:
         if args.sample_every and step % args.sample_every == 0:
             text = generate(model, vocab, 120, rng=batch_rng(s["seed"], step, 1))
             bar.write(f"--- sample at step {step} ({bar.postfix}) ---\n{text}\n---")
 
     save = _saver(args, model, opt, "charlm", s, vocab)
-    step, ema, seconds, stopped = _fit(
+    step, loss, seconds, status = _fit(
         model, opt, s, start, loss_at, lambda v: f"loss {v:.3f} nats/char (unigram {h:.3f})",
         f"charlm {s['cell']}", save, every)
-    msg = f"train loss {ema:.3f} nats/char (smoothed)"
+    msg = f"train loss {loss:.3f} nats/char (smoothed)"
     if len(val_ids) >= 2:
         with mg.no_grad():
             vx, vy = char_batch(val_ids, 64, s["seq"], np.random.default_rng(VAL_SEED))
-            val = charlm_loss(model, vx, vy).item()
-        msg = f"held-out loss {val:.3f} nats/char, " + msg
-        ema = val
-    print(f"{msg}; unigram baseline {h:.3f}: {100 * (1 - ema / h):.1f}% below; "
+            loss = charlm_loss(model, vx, vy).item()
+        msg = f"held-out loss {loss:.3f} nats/char, " + msg
+    vs = f": {versus(loss, h)}" if math.isfinite(loss) and h > 0 else ""
+    print(f"{msg}; unigram baseline {h:.3f}{vs}; "
           f"{step} steps ({step - start} now) in {seconds:.1f} s")
-    return 130 if stopped else 0
+    return status
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -342,8 +327,6 @@ def run_sample(args: argparse.Namespace) -> int:
         if ckpt.vocab is None:
             raise ValueError(f"{args.checkpoint} holds no vocabulary; sample needs a checkpoint "
                              "written by 'minigrad train charlm'")
-        if args.length < 0:
-            raise ValueError(f"--length must be >= 0; got {args.length}")
         text = generate(ckpt.model, ckpt.vocab, args.length, temperature=args.temperature,
                         prime=args.prime, rng=np.random.default_rng(args.seed))
     except (ValueError, OSError) as exc:
@@ -359,16 +342,18 @@ def run_sample(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     d = defaults
     p.add_argument("--cell", choices=sorted(CELLS), help=f"recurrent cell (default {d['cell']})")
-    p.add_argument("--hidden", type=int, help=f"state size n_a (default {d['hidden']})")
-    p.add_argument("--batch", type=int, help=f"sequences per step (default {d['batch']})")
-    p.add_argument("--steps", type=int, help=f"total training steps (default {d['steps']})")
-    p.add_argument("--lr", type=float, help=f"learning rate (default {d['lr']['adam']} for Adam, "
-                                            f"{d['lr']['sgd']} for SGD)")
-    p.add_argument("--clip", type=float,
+    for key, what in (("hidden", "state size n_a"), ("batch", "sequences per step"),
+                      ("steps", "total training steps")):
+        p.add_argument(f"--{key}", type=common.positive_int, help=f"{what} (default {d[key]})")
+    p.add_argument("--lr", type=common.positive_float,
+                   help=f"learning rate (default {d['lr']['adam']} for Adam, "
+                        f"{d['lr']['sgd']} for SGD)")
+    p.add_argument("--clip", type=common.nonneg_float,
                    help=f"clip the gradient norm (Adam) or each entry to ±clip (SGD); 0 = off "
                         f"(default {d['clip']})")
     p.add_argument("--optim", choices=("adam", "sgd"), help="optimizer (default adam)")
-    p.add_argument("--seed", type=int, help="seed of the weights and batches (default: random)")
+    p.add_argument("--seed", type=common.nonneg_int,
+                   help="seed of the weights and batches (default: random)")
     p.add_argument("--checkpoint", metavar="PATH", help="write an .npz checkpoint here at the end")
     p.add_argument("--resume", action="store_true",
                    help="continue from --checkpoint (weights, optimizer state, step); the "
@@ -383,23 +368,26 @@ def register(subparsers: Any) -> None:
     a = tasks.add_parser("adding", help="the adding problem (long-range memory)",
                          description="Adding problem: sum the two marked values of a sequence.")
     _common(a, ADDING_DEFAULTS)
-    a.add_argument("--T", type=int, help="sequence length (default 50)")
+    a.add_argument("--T", type=common.int_at_least(2, " (one marked value in each half)"),
+                   help="sequence length (default 50)")
     a.set_defaults(func=run_adding)
     c = tasks.add_parser("charlm", help="a character-level language model",
                          description="Character-level language model; default corpus: "
                                      f"{DEFAULT_CORPUS_NAME}.")
     _common(c, CHARLM_DEFAULTS)
     c.add_argument("--corpus", metavar="PATH", help="a UTF-8 text file (default: built in)")
-    c.add_argument("--seq", type=int, help="characters per sequence T_x (default 50)")
-    c.add_argument("--sample-every", type=int, default=0, metavar="K",
+    c.add_argument("--seq", type=common.positive_int,
+                   help="characters per sequence T_x (default 50)")
+    c.add_argument("--sample-every", type=common.nonneg_int, default=0, metavar="K",
                    help="print a short sample every K steps (default: never)")
     c.set_defaults(func=run_charlm)
     s = subparsers.add_parser("sample", help="generate text from a charlm checkpoint")
     s.add_argument("--checkpoint", metavar="PATH", required=True)
-    s.add_argument("--length", type=int, default=200, help="characters to generate")
-    s.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy")
+    s.add_argument("--length", type=common.nonneg_int, default=200, help="characters to generate")
+    s.add_argument("--temperature", type=common.nonneg_float, default=1.0,
+                   help="softmax temperature; 0 = greedy")
     s.add_argument("--prime", default="", help="text to start from (printed first)")
-    s.add_argument("--seed", type=int, default=None, help="sampling seed")
+    s.add_argument("--seed", type=common.nonneg_int, default=None, help="sampling seed")
     s.set_defaults(func=run_sample)
 
 

@@ -182,3 +182,58 @@ def test_training_a_model_reduces_the_loss():
         opt.step()
         losses.append(J.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+@pytest.mark.parametrize("make_opt", [lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+                                      lambda ps: Adam(ps, lr=0.1)], ids=["SGD", "Adam"])
+def test_step_with_a_live_graph_updates_nothing(make_opt):
+    """An evaluation forward outside no_grad() locks the 2nd parameter: step() must refuse
+    before touching any parameter or the optimizer state, and work once the graph is gone."""
+    rng = np.random.default_rng(9)
+    params = make_params(rng)
+    targets = [rng.normal(size=p.shape) for p in params]
+    opt = make_opt(params)
+    quadratic_grads(params, targets)
+    opt.step()                                         # state exists (momentum, m, v)
+    quadratic_grads(params, targets)
+    before = [p.data.copy() for p in params]
+    state = opt.state_dict()
+    live = (params[1] * params[1]).sum()               # saves params[1].data for backward
+    with pytest.raises(RuntimeError, match=r"parameter #1 \(shape \(4,\)\) is read-only because "
+                                           r"a graph .* still alive.*del loss.*no_grad"):
+        opt.step()
+    for p, b in zip(params, before, strict=True):
+        np.testing.assert_array_equal(p.data, b)       # no partial update of params[0]
+    after = opt.state_dict()
+    assert after["step"] == state["step"] == 1
+    for key in state:
+        np.testing.assert_array_equal(after[key], state[key])
+    del live                                           # the graph is released
+    opt.step()
+    assert opt.step_count == 2
+    assert not np.array_equal(params[0].data, before[0])
+    assert not np.array_equal(params[1].data, before[1])
+
+
+def test_step_on_a_read_only_array_that_no_graph_holds():
+    p = mg.Tensor(np.ones(3), requires_grad=True)
+    p.data.setflags(write=False)
+    p.grad = np.ones(3)
+    with pytest.raises(RuntimeError, match=r"parameter #0 \(shape \(3,\)\) is read-only \(its"):
+        SGD([p], lr=0.1).step()
+
+
+def test_clipping_never_writes_into_gradient_arrays():
+    """Gradients may be read-only (shared, or saved by a graph): clipping replaces them."""
+    a, b = make_params(np.random.default_rng(10))
+    ga, gb = np.full(a.shape, 3.0), np.full(b.shape, -40.0)
+    for g in (ga, gb):
+        g.setflags(write=False)
+    a.grad, b.grad = ga, gb
+    clip_grad_value([a, b], 5.0)
+    np.testing.assert_array_equal(b.grad, -5.0)
+    a.grad, b.grad = ga, gb
+    clip_grad_norm([a, b], 1.0)
+    assert np.sqrt(np.sum(a.grad**2) + np.sum(b.grad**2)) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_array_equal(ga, 3.0)             # the originals are untouched
+    np.testing.assert_array_equal(gb, -40.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,87 @@ def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path: Path, corpus: Path, monk
     assert run(argv) == 130
     assert "no checkpoint written" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "adding", "--batch", "0"], "--batch: must be a positive integer; got 0"),
+    (["train", "adding", "--T", "1"], "--T: must be an integer >= 2"),
+    (["train", "adding", "--hidden", "0"], "--hidden: must be a positive integer"),
+    (["train", "adding", "--steps", "-3"], "--steps: must be a positive integer; got -3"),
+    (["train", "adding", "--clip", "-1"], "--clip: must be a finite number >= 0"),
+    (["train", "adding", "--lr", "0"], "--lr: must be a finite number > 0; got 0"),
+    (["train", "adding", "--lr", "-0.1"], "--lr: must be a finite number > 0"),
+    (["train", "adding", "--lr", "nan"], "--lr: must be a finite number > 0"),
+    (["train", "adding", "--seed", "-1"], "--seed: must be an integer >= 0; got -1"),
+    (["train", "adding", "--batch", "two"], "--batch: must be a positive integer; got 'two'"),
+    (["train", "charlm", "--seq", "0"], "--seq: must be a positive integer"),
+    (["train", "charlm", "--sample-every", "-2"], "--sample-every: must be an integer >= 0"),
+    (["sample", "--checkpoint", "x.npz", "--length", "-1"], "--length: must be an integer >= 0"),
+    (["sample", "--checkpoint", "x.npz", "--temperature", "-1"],
+     "--temperature: must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x.npz", "--seed", "-5"], "--seed: must be an integer >= 0"),
+])
+def test_bad_arguments_are_usage_errors(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        run(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument " + message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["missing_dir", "directory"])
+def test_unwritable_checkpoint_is_found_before_training(tmp_path: Path, where: str,
+                                                        monkeypatch, capsys) -> None:
+    import models.commands.train as tr
+
+    def no_training(*args: Any, **kwargs: Any) -> float:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(tr, "train_step", no_training)
+    path = tmp_path / "nope" / "c.npz" if where == "missing_dir" else tmp_path
+    assert run(["train", "adding", "--T", "4", "--hidden", "2", "--batch", "2", "--steps", "2",
+                "--seed", "0", "--checkpoint", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "minigrad train adding: error: " in captured.err and str(path) in captured.err
+    assert "cannot write the checkpoint" in captured.err and captured.out == ""
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_checkpoint_write_is_reported(tmp_path: Path, monkeypatch, capsys) -> None:
+    import models.commands.train as tr
+
+    def disk_full(path: Any, *args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(tr, "save_checkpoint", disk_full)
+    path = tmp_path / "c.npz"
+    assert run(["train", "adding", "--T", "4", "--hidden", "2", "--batch", "2", "--steps", "2",
+                "--seed", "0", "--checkpoint", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "error: the checkpoint was not written" in captured.err
+    assert "No space left on device" in captured.err and str(path) in captured.err
+    assert "test MSE" in captured.out and "checkpoint:" not in captured.out
+
+
+def test_resume_with_fewer_total_steps_is_an_error(charlm_ckpt: Path, capsys) -> None:
+    before = charlm_ckpt.read_bytes()
+    assert run(["train", "charlm", "--resume", "--checkpoint", str(charlm_ckpt),
+                "--steps", "2"]) == 2
+    assert "--steps 2 is below the checkpoint's step 4" in capsys.readouterr().err
+    assert charlm_ckpt.read_bytes() == before
+
+
+def test_versus_baseline_wording() -> None:
+    from models.commands._common import versus
+
+    assert versus(1.0, 2.0) == "50.0% below"
+    assert versus(2.832, 2.0) == "41.6% above"
+    assert versus(2.0, 2.0) == "0.0% below"
+
+
+def test_worse_than_baseline_reads_above(corpus: Path, capsys) -> None:
+    # one step of an untrained model: its loss (about log V) is above the unigram entropy
+    assert run(["train", "charlm", "--corpus", str(corpus), "--hidden", "4", "--seq", "5",
+                "--batch", "2", "--steps", "1", "--seed", "0"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "% above" in last and "-" not in last.split("%")[0].split()[-1], last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import numpy as np
@@ -10,6 +11,7 @@ from _model_cases import VARIANTS, make
 from _model_cases import variant_id as vid
 
 import models
+from models.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=vid)
@@ -111,3 +113,82 @@ def test_mismatched_contents(saved, change, pattern):
     rewrite(path, entries)
     with pytest.raises(ValueError, match=pattern):
         models.LSTM.load(path)
+
+
+# --------------------------------------------------------------------------- the shared .npz I/O
+
+
+def _save_model(path):
+    models.RNN(2, 3, 1, seed=0).save(path)
+
+
+def _save_checkpoint(path):
+    save_checkpoint(path, models.RNN(2, 3, 1, seed=0), step=1)
+
+
+SAVERS = {"model": _save_model, "checkpoint": _save_checkpoint}
+LOADERS = {"model": models.load, "checkpoint": load_checkpoint}
+
+
+@pytest.mark.parametrize("fmt", SAVERS)
+def test_non_zip_file_is_named_and_not_a_pickle_complaint(fmt, tmp_path):
+    for name, blob in [("garbage.npz", b"GARBAGE!" * 20), ("obj.npz", b"\x80\x04K\x01."),
+                       ("empty.npz", b"")]:
+        bad = tmp_path / name
+        bad.write_bytes(blob)
+        with pytest.raises(ValueError, match="is not an .npz archive") as info:
+            LOADERS[fmt](bad)
+        msg = str(info.value)
+        assert str(bad) in msg and "pickle" not in msg, msg
+    with pytest.raises(ValueError, match="is a directory"):
+        LOADERS[fmt](tmp_path)
+
+
+@pytest.mark.parametrize("fmt", SAVERS)
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_files_get_normal_permissions(fmt, umask, mode, tmp_path):
+    old = os.umask(umask)
+    try:
+        SAVERS[fmt](tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "new.npz").st_mode & 0o777 == mode
+    os.chmod(tmp_path / "new.npz", 0o640)              # an existing file keeps its mode
+    SAVERS[fmt](tmp_path / "new.npz")
+    assert os.stat(tmp_path / "new.npz").st_mode & 0o777 == 0o640
+    assert os.listdir(tmp_path) == ["new.npz"]
+
+
+@pytest.mark.parametrize("fmt", SAVERS)
+def test_save_is_synced_and_errors_name_the_target(fmt, tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    SAVERS[fmt](tmp_path / "ok.npz")
+    assert synced                                      # data reach the disk before the rename
+    target = tmp_path / "no_such_dir" / "x.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        SAVERS[fmt](target)
+    assert info.value.filename == str(target) and ".tmp" not in str(info.value)
+    with pytest.raises(IsADirectoryError) as info:
+        SAVERS[fmt](tmp_path)
+    assert info.value.filename == str(tmp_path)
+    assert os.listdir(tmp_path) == ["ok.npz"]
+
+
+@pytest.mark.parametrize("fmt", SAVERS)
+def test_interrupted_save_keeps_the_old_file(fmt, tmp_path, monkeypatch):
+    import models._io
+
+    path = tmp_path / "f.npz"
+    SAVERS[fmt](path)
+    before = path.read_bytes()
+
+    def boom(f, **arrays):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models._io.np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        SAVERS[fmt](path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["f.npz"]
