@@ -142,7 +142,7 @@ def per_step_weight_gradients(model: RecurrentModel, x: Any, y: Any, loss: str =
         px = SimpleNamespace(**{g: W[g][:, n_a:] @ xs[t] + b[g] for g in model.gates})
         a, c = model.cell(w, px, a, c)
         a_list.append(a)
-    y_hat = model._output_layer(a_list, m, T)
+    y_hat = model._output_layer(mg.concat(a_list, axis=1) if T > 1 else a_list[0], m, T)
     J = sequence_loss(model, y_hat, y, loss)
     flat = [tensor for n in names for tensor in copies[n]]
     grads = mg.grad(J, flat)

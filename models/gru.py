@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, sigmoid, tanh
+from minigrad.ops.recurrent import gru_recurrence, gru_reset_after_recurrence
 
 from .recurrent import RecurrentModel, register
 
@@ -42,11 +43,11 @@ class GRU(RecurrentModel):
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, reset_after: bool = False,
                  output: str = "sigmoid", seed: int | None = None,
-                 dtype: Any = np.float64) -> None:
+                 dtype: Any = np.float64, fused: bool = False) -> None:
         if not isinstance(reset_after, bool | np.bool_):
             raise ValueError(f"GRU: reset_after must be a bool; got {reset_after!r}")
         self.reset_after = bool(reset_after)
-        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype)
+        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype, fused=fused)
 
     def parameter_shapes(self) -> dict[str, tuple[int, int]]:
         shapes = super().parameter_shapes()
@@ -65,6 +66,12 @@ class GRU(RecurrentModel):
                              "not both")
         c0 = self._state("c0" if c0 is not None else "a0", c0 if c0 is not None else a0, m)
         return c0, c0
+
+    def fused_call(self, x: Any, a0: Tensor, c0: Tensor, params: list[Tensor]) -> tuple:
+        """The fused recurrence (``fused=True``): one record, Numba forward and BPTT."""
+        run = gru_reset_after_recurrence if self.reset_after else gru_recurrence
+        c_all = run(x, c0, *params, time_major=True)
+        return c_all, c_all                                  # a⟨t⟩ = c⟨t⟩
 
     def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
              c_prev: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, sigmoid, tanh
+from minigrad.ops.recurrent import lstm_recurrence
 
 from .recurrent import RecurrentModel, register
 
@@ -36,15 +37,19 @@ class LSTM(RecurrentModel):
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, output: str = "sigmoid",
                  forget_bias: float = 0.0, seed: int | None = None,
-                 dtype: Any = np.float64) -> None:
+                 dtype: Any = np.float64, fused: bool = False) -> None:
         if isinstance(forget_bias, bool) or not np.isfinite(forget_bias):
             raise ValueError(f"LSTM: forget_bias must be a finite number; got {forget_bias!r}")
         self.forget_bias = float(forget_bias)
-        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype)
+        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype, fused=fused)
         self._params["b_f"].data[...] += self.forget_bias
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "forget_bias": self.forget_bias}
+
+    def fused_call(self, x: Any, a0: Tensor, c0: Tensor, params: list[Tensor]) -> tuple:
+        """The fused recurrence (``fused=True``): one record, Numba forward and BPTT."""
+        return lstm_recurrence(x, a0, c0, *params, return_c=True, time_major=True)
 
     def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
              c_prev: Tensor) -> tuple[Tensor, Tensor]:

@@ -54,6 +54,7 @@ class _Sequence(NamedTuple):
     ids: np.ndarray | None
     m: int
     T: int
+    source: Any = None  # x as the fused path takes it: (n_x, m, T_x) Tensor/array, or ids (m, T_x)
 
 
 
@@ -85,7 +86,10 @@ class RecurrentModel:
     has_cell_state: ClassVar[bool] = False
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, output: str = "sigmoid",
-                 seed: int | None = None, dtype: Any = np.float64) -> None:
+                 seed: int | None = None, dtype: Any = np.float64, fused: bool = False) -> None:
+        if not isinstance(fused, bool | np.bool_):
+            raise ValueError(f"{self.kind}: fused must be a bool; got {fused!r}")
+        self.fused = bool(fused)
         self.n_x = _positive_int(self.kind, "n_x", n_x)
         self.n_a = _positive_int(self.kind, "n_a", n_a)
         self.n_y = _positive_int(self.kind, "n_y", n_y)
@@ -156,7 +160,7 @@ class RecurrentModel:
     def config(self) -> dict[str, Any]:
         """The hyper-parameters: ``type(model)(**model.config())`` rebuilds the architecture."""
         return {"n_x": self.n_x, "n_a": self.n_a, "n_y": self.n_y, "output": self.output,
-                "seed": self.seed, "dtype": self.dtype.name}
+                "seed": self.seed, "dtype": self.dtype.name, "fused": self.fused}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "seed")
@@ -172,11 +176,14 @@ class RecurrentModel:
         """
         seq = self._check_input(x)
         a0, c0 = self._initial_states(a0, c0, seq.m)
-        a_list, c_list = self._recurrence(seq, a0, c0)
-        y_hat = self._output_layer(a_list, seq.m, seq.T)
-        if return_states:
-            return y_hat, States(a=a_list, c=c_list if self.has_cell_state else None)
-        return y_hat
+        if self.fused:
+            a_all, states = self._fused_recurrence(seq, a0, c0, return_states)
+        else:
+            a_list, c_list = self._recurrence(seq, a0, c0)
+            a_all = mg.concat(a_list, axis=1) if seq.T > 1 else a_list[0]   # (n_a, T·m)
+            states = States(a=a_list, c=c_list if self.has_cell_state else None)
+        y_hat = self._output_layer(a_all, seq.m, seq.T)
+        return (y_hat, states) if return_states else y_hat
 
     def forward(self, x: Any, a0: Any = None, c0: Any = None, *,
                 return_states: bool = False) -> Tensor | tuple[Tensor, States]:
@@ -201,6 +208,32 @@ class RecurrentModel:
             c_list.append(c)
         return a_list, c_list
 
+    def _fused_recurrence(self, seq: _Sequence, a0: Tensor, c0: Tensor | None,
+                          return_states: bool) -> tuple[Tensor, States | None]:
+        """The whole recurrence as one tape record (`minigrad.ops.recurrent`, Numba kernels with a
+        hand-written BPTT), checked against the composed loop above to 1e-12.
+
+        Returns a⟨1..T_x⟩ time-major ``(n_a, T·m)``. The states it can return are *values only*
+        (detached): the per-step a⟨t⟩ are not records of their own, so ∂J/∂a⟨t⟩ needs the
+        composed model (``fused=False``).
+        """
+        params = [p for name, p in self._params.items() if name not in ("W_y", "b_y")]
+        a_all, c_all = self.fused_call(seq.source, a0, c0, params)
+        if not return_states:
+            return a_all, None
+        m, T = seq.m, seq.T
+
+        def steps(z: Tensor) -> list[Tensor]:
+            return [Tensor(z.data[:, t * m:(t + 1) * m]) for t in range(T)]
+
+        c = steps(c_all) if c_all is not None else None
+        return a_all, States(a=steps(a_all), c=c if self.has_cell_state else None)
+
+    def fused_call(self, x: Any, a0: Tensor, c0: Tensor | None,
+                   params: list[Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Run this cell's fused recurrence: (A, C) time-major, C None without a cell state."""
+        raise NotImplementedError
+
     def _state_blocks(self) -> SimpleNamespace:
         """``w.W_<g><s> = W_g[:, :n_a]``: the state columns of each recurrent weight."""
         w = SimpleNamespace()
@@ -223,9 +256,9 @@ class RecurrentModel:
             steps[g] = _split_steps(z, T)
         return [SimpleNamespace(**{g: steps[g][t] for g in self.gates}) for t in range(T)]
 
-    def _output_layer(self, a_list: list[Tensor], m: int, T: int) -> Tensor:
-        """ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y) for all t in one matmul, returned as (n_y, m, T_x)."""
-        a_all = mg.concat(a_list, axis=1) if T > 1 else a_list[0]      # (n_a, T·m), time-major
+    def _output_layer(self, a_all: Tensor, m: int, T: int) -> Tensor:
+        """ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y) for all t in one matmul on a_all = [a⟨1⟩ … a⟨T_x⟩]
+        ``(n_a, T·m)``, returned as (n_y, m, T_x)."""
         z = self._params["W_y"] @ a_all + self._params["b_y"]
         if self.output == "sigmoid":
             z = mg.sigmoid(z)
@@ -256,7 +289,8 @@ class RecurrentModel:
             if not np.iscomplexobj(arr):
                 arr = arr.astype(self.dtype, copy=False)
             dense = Tensor(np.ascontiguousarray(arr.transpose(0, 2, 1)).reshape(n_x, T * m))
-        return _Sequence(dense=dense, ids=None, m=m, T=T)
+        source = x if isinstance(x, Tensor) else arr
+        return _Sequence(dense=dense, ids=None, m=m, T=T, source=source)
 
     def _check_ids(self, ids: np.ndarray) -> _Sequence:
         if not np.issubdtype(ids.dtype, np.integer):
@@ -271,7 +305,8 @@ class RecurrentModel:
         if lo < 0 or hi >= self.n_x:
             raise ValueError(f"{self.kind}: token ids must lie in [0, n_x) = [0, {self.n_x}); "
                              f"got values in [{lo}, {hi}] (ids shape {ids.shape})")
-        return _Sequence(dense=None, ids=ids.T.reshape(T * m).astype(np.intp), m=m, T=T)
+        return _Sequence(dense=None, ids=ids.T.reshape(T * m).astype(np.intp), m=m, T=T,
+                         source=ids)
 
     def _initial_states(self, a0: Any, c0: Any, m: int) -> tuple[Tensor, Tensor | None]:
         if not self.has_cell_state and c0 is not None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, relu, tanh
+from minigrad.ops.recurrent import rnn_recurrence
 
 from .recurrent import RecurrentModel, register
 
@@ -33,16 +34,20 @@ class RNN(RecurrentModel):
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, activation: str = "tanh",
                  output: str = "sigmoid", seed: int | None = None,
-                 dtype: Any = np.float64) -> None:
+                 dtype: Any = np.float64, fused: bool = False) -> None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"RNN: activation must be one of {tuple(ACTIVATIONS)}; "
                              f"got {activation!r}")
         self.activation = activation
         self._f = ACTIVATIONS[activation]
-        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype)
+        super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype, fused=fused)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "activation": self.activation}
+
+    def fused_call(self, x: Any, a0: Tensor, c0: None, params: list[Tensor]) -> tuple:
+        """The fused recurrence (``fused=True``): one record, Numba forward and BPTT."""
+        return rnn_recurrence(x, a0, *params, activation=self.activation, time_major=True), None
 
     def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
              c_prev: None) -> tuple[Tensor, None]:

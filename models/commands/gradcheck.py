@@ -37,7 +37,7 @@ from minigrad.gradcheck import DEFAULTS, evaluations_needed
 from minigrad.gradcheck_report import GradcheckReport
 from models.commands._common import CELLS, Progress
 
-__all__ = ["DIMS", "build_problem", "check_model", "register", "run"]
+__all__ = ["DIMS", "build_problem", "check_model", "format_table", "register", "run"]
 
 #: (n_x, n_a, n_y, m, T_x) per model kind and --dims.
 DIMS: dict[str, dict[str, tuple[int, int, int, int, int]]] = {

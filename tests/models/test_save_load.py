@@ -37,7 +37,7 @@ def test_round_trip_is_exact(variant, tmp_path):
 def test_config_round_trip_float32(tmp_path):
     model = models.GRU(3, 4, 2, reset_after=True, output="linear", seed=3, dtype=np.float32)
     assert model.config() == {"n_x": 3, "n_a": 4, "n_y": 2, "output": "linear", "seed": 3,
-                              "dtype": "float32", "reset_after": True}
+                              "dtype": "float32", "fused": False, "reset_after": True}
     model.save(tmp_path / "m")                         # exact path, no suffix added
     loaded = models.load(tmp_path / "m")
     assert loaded.W_u.dtype == np.float32 and loaded.config() == model.config()
