@@ -29,6 +29,8 @@ from .tensor import Tensor, as_tensor
 
 __all__ = ["Function"]
 
+_new = object.__new__
+
 
 class Function:
     """Base class of every op: subclass it with static `forward` and `backward`."""
@@ -92,7 +94,14 @@ class Function:
         ctx.inputs = tensors
         ctx.out_shape = out.shape
         ctx.seq = next(_counter)
-        return Tensor._make(out, True, ctx)
+        t = _new(Tensor)  # Tensor._make, inlined: this is the hot path of every op
+        t.data = out
+        t.grad = None
+        t.requires_grad = True
+        t._node = ctx
+        t._out = 0
+        t.name = None
+        return t
 
 
 def _constant(x: Any, inputs: tuple) -> Tensor:

@@ -10,8 +10,10 @@ replays each record's `backward`, accumulating gradients with `+` where a tensor
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import traceback
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,8 +43,8 @@ class _State:
 
 STATE = _State()
 _counter = itertools.count()
-# id(array) -> how many live records locked it (made it read-only) for backward.
-_locks: dict[int, int] = {}
+# id(array) -> weak reference to the _Lock that keeps it read-only while records hold it.
+_locks: dict[int, weakref.ref] = {}
 
 
 class AnomalyError(RuntimeError):
@@ -66,6 +68,26 @@ def _make_writable(a: np.ndarray) -> None:
         return
     for v in _parked.pop(id(a), ()):
         _make_writable(v)
+
+
+class _Lock:
+    """Keeps one writable array read-only while any record that saved it is alive.
+
+    Records hold the lock object; when the last one is released or garbage-collected, Python
+    frees the lock and the array becomes writable again. Records themselves need no `__del__`.
+    """
+
+    __slots__ = ("array", "__weakref__")
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.array = a
+        a.setflags(write=False)
+        _locks[id(a)] = weakref.ref(self)
+
+    def __del__(self) -> None:
+        a = self.array
+        _locks.pop(id(a), None)
+        _make_writable(a)
 
 
 class Record:
@@ -109,17 +131,14 @@ class Record:
                 a = a.base
 
     def _lock(self, a: np.ndarray) -> None:
-        key = id(a)
-        n = _locks.get(key)
-        if n is None:
-            a.setflags(write=False)
-            _locks[key] = 1
-        else:
-            _locks[key] = n + 1
+        ref = _locks.get(id(a))
+        lock = ref() if ref is not None else None
+        if lock is None:
+            lock = _Lock(a)
         if self._locked is None:
-            self._locked = [a]
+            self._locked = [lock]
         else:
-            self._locked.append(a)
+            self._locked.append(lock)
 
     @property
     def saved_tensors(self) -> tuple[np.ndarray, ...]:
@@ -143,21 +162,7 @@ class Record:
         self._unlock()
 
     def _unlock(self) -> None:
-        locked = self._locked
-        if not locked:
-            return
-        self._locked = None
-        for a in reversed(locked):  # bases were locked after their views: free them first
-            key = id(a)
-            n = _locks.pop(key, 1) - 1
-            if n > 0:
-                _locks[key] = n
-            else:
-                _make_writable(a)
-
-    def __del__(self) -> None:
-        if self._locked:
-            self._unlock()
+        self._locked = None  # drops this record's hold on its _Lock objects
 
     def needs_grad(self, i: int) -> bool:
         """Does input `i` want a gradient? Lets backward skip work nobody will use."""
@@ -266,6 +271,9 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], record: Record) -> np.nda
     return g
 
 
+_SEQ = operator.attrgetter("seq")
+
+
 def records_leading_to(root: Record) -> list[Record]:
     """Every record the root depends on, in reverse recording order (iterative walk)."""
     seen = {id(root)}
@@ -279,7 +287,7 @@ def records_leading_to(root: Record) -> list[Record]:
                 seen.add(id(parent))
                 order.append(parent)
                 stack.append(parent)
-    order.sort(key=lambda r: r.seq, reverse=True)
+    order.sort(key=_SEQ, reverse=True)
     return order
 
 
@@ -371,8 +379,7 @@ def run_backward(
         if not retain_graph:  # release(), inlined: this loop is the hot path of backward
             rec.released = True
             rec.saved = ()
-            if rec._locked:
-                rec._unlock()
+            rec._locked = None
 
     if wanted is None:
         return None
