@@ -27,11 +27,11 @@ import numpy as np
 
 from minigrad.function import Function
 from minigrad.ops.elementwise import _real_only
-from minigrad.ops.recurrent_bptt import backward_arrays, forward_arrays
+from minigrad.ops.recurrent_bptt import CELLS, backward_arrays, forward_arrays
 from minigrad.tensor import Tensor
 
 __all__ = [
-    "backward_arrays", "forward_arrays", "gru_recurrence", "gru_reset_after_recurrence",
+    "CELLS", "backward_arrays", "forward_arrays", "gru_recurrence", "gru_reset_after_recurrence",
     "lstm_recurrence", "rnn_recurrence",
 ]
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import models
 from minigrad.ops import recurrent as R
+from minigrad.ops import recurrent_bptt as B
 
 CELLS = ["rnn", "rnn_relu", "lstm", "gru", "gru_after"]
 
@@ -199,14 +200,14 @@ def assert_close(a, b, tol=1e-12, what=""):
 @pytest.fixture(params=["loop", "steps"])
 def path(request, monkeypatch):
     """Force the whole-loop-in-Numba path or the per-step BLAS path; tiny chunks in backward."""
-    monkeypatch.setattr(R, "SMALL_WORK", 10**9 if request.param == "loop" else 0)
+    monkeypatch.setattr(B, "SMALL_WORK", 10**9 if request.param == "loop" else 0)
     return request.param
 
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("chunk", [1 << 18, 40])
 def test_matches_reference(cell, chunk, path, monkeypatch):
-    monkeypatch.setattr(R, "CHUNK_ELEMS", chunk)  # 40: one or two steps per backward chunk
+    monkeypatch.setattr(B, "CHUNK_ELEMS", chunk)  # 40: one or two steps per backward chunk
     x, s, p, dA = make_problem(cell, n_x=3, m=2, T=5, n=3)
     A_ref, g_ref = REFERENCES[cell](x, s, p, dA)
     A, g = fused_arrays(cell, x, s, p, dA)
