@@ -283,11 +283,13 @@ class RecurrentModel:
         if arr.shape[0] != self.n_x or arr.shape[1] < 1 or arr.shape[2] < 1:
             raise ValueError(f"{expected}; got {arr.shape}")
         n_x, m, T = arr.shape
-        if isinstance(x, Tensor):
+        if not isinstance(x, Tensor) and not np.iscomplexobj(arr):
+            arr = arr.astype(self.dtype, copy=False)
+        if self.fused:  # the fused kernels read (n_x, m, T_x) as it is: no time-major copy
+            dense = None
+        elif isinstance(x, Tensor):
             dense = x.transpose(0, 2, 1).reshape(n_x, T * m)
         else:
-            if not np.iscomplexobj(arr):
-                arr = arr.astype(self.dtype, copy=False)
             dense = Tensor(np.ascontiguousarray(arr.transpose(0, 2, 1)).reshape(n_x, T * m))
         source = x if isinstance(x, Tensor) else arr
         return _Sequence(dense=dense, ids=None, m=m, T=T, source=source)
