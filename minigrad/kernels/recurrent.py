@@ -41,9 +41,10 @@ def sigmoid(x):
 
 
 def sigmoid_inplace(x: np.ndarray) -> None:
-    """x <- 1 / (1 + e^-x)."""
+    """x <- 1 / (1 + e^-x) (e^-x = inf for x < -709 gives exactly 0, not a warning)."""
     np.negative(x, out=x)
-    np.exp(x, out=x)
+    with np.errstate(over="ignore"):
+        np.exp(x, out=x)
     x += 1.0
     np.reciprocal(x, out=x)
 
