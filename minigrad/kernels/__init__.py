@@ -11,7 +11,8 @@ users directly (not from here).
 
 from __future__ import annotations
 
-from .elementwise import (
+from . import elementwise
+from .elementwise import (  # noqa: F401  (re-exported: see __all__)
     JIT_DISABLED,
     SIGMOID_BACKWARD_NUMBA_MAX_SIZE,
     SIGMOID_NUMBA_MAX_SIZE,
@@ -33,24 +34,4 @@ from .elementwise import (
     tanh_numpy,
 )
 
-__all__ = [
-    "JIT_DISABLED",
-    "SIGMOID_BACKWARD_NUMBA_MAX_SIZE",
-    "SIGMOID_NUMBA_MAX_SIZE",
-    "TANH_BACKWARD_NUMBA_MAX_SIZE",
-    "TANH_NUMBA_MAX_SIZE",
-    "run_numba_binary",
-    "run_numba_unary",
-    "sigmoid",
-    "sigmoid_backward",
-    "sigmoid_backward_numba",
-    "sigmoid_backward_numpy",
-    "sigmoid_numba",
-    "sigmoid_numpy",
-    "tanh",
-    "tanh_backward",
-    "tanh_backward_numba",
-    "tanh_backward_numpy",
-    "tanh_numba",
-    "tanh_numpy",
-]
+__all__ = elementwise.__all__

@@ -1,22 +1,13 @@
 """Fused recurrences: a whole RNN / GRU / LSTM time loop as ONE tape record.
 
 The models in ``models/`` built from primitives are the specification; these functions compute
-the same outputs with a hand-written backpropagation through time (BPTT) and are tested against
-them. Layout and equations: SPEC.md. Internally everything is time-major with one example per
-row (see ``minigrad.kernels.recurrent``); the stacked weight ``W`` has one ``(n_a, n_a + n_x)``
-block per gate, state columns first, and ``W_s = W[:, :n_a]``, ``W_x = W[:, n_a:]``.
+the same outputs with a hand-written backpropagation through time and are tested against them
+(to 1e-12, and with every gradcheck mode). Each is a `Function` whose forward and backward call
+the array-level drivers of ``minigrad.ops.recurrent_bptt`` (layout, chunking and why it is fast
+are documented there), which call the Numba kernels of ``minigrad.kernels.recurrent``.
 
-How it is fast:
-- the input part ``W_x x^(t) + b`` of every step comes from one big GEMM (per chunk of steps),
-- each step does one GEMM for the state part (two for the notes' GRU) and one fused
-  element-wise kernel; small problems run the whole loop inside one Numba call,
-- backward runs over chunks of time steps: per-step BPTT writes ``dZ`` (gradient wrt the
-  pre-activations) for the chunk, then three big GEMMs give ``dW_s``, ``dW_x`` and ``dx``.
-Stored for backward: gate activations, ``c`` and the outputs; nothing else per step.
-
-Inputs ``x``: floats ``(n_x, m, T_x)``, or integer token ids ``(m, T_x)`` standing for one-hot
-columns of size ``n_x = W.shape[1] - n_a`` (never built: the input product gathers columns of
-``W_x``, its gradient scatters back into them; ids get no gradient).
+Inputs ``x``: floats ``(n_x, m, T_x)`` (a Tensor that requires grad gets its gradient), or
+integer token ids ``(m, T_x)`` standing for one-hot columns (never built).
 """
 
 from __future__ import annotations
