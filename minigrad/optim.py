@@ -66,6 +66,7 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient, in place."""
         raise NotImplementedError
 
     def _check_writable(self) -> None:
@@ -136,6 +137,7 @@ class SGD(Optimizer):
         self.momentum = _nonneg("SGD", "momentum", momentum)
 
     def step(self) -> None:
+        """v ← μ v + g;  θ ← θ − lr v  (plain SGD when μ = 0)."""
         self._check_writable()
         self.step_count += 1
         velocity = self.state["velocity"]
@@ -176,6 +178,7 @@ class Adam(Optimizer):
         return self.beta1, self.beta2
 
     def step(self) -> None:
+        """m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − lr m̂ / (√v̂ + ε) (bias-corrected)."""
         self._check_writable()
         self.step_count += 1
         t, b1, b2 = self.step_count, self.beta1, self.beta2

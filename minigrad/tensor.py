@@ -81,18 +81,22 @@ class Tensor:
     # --- array-like properties ------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """Number of axes."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The array's dtype (float64, float32 or complex128)."""
         return self.data.dtype
 
     @property
     def size(self) -> int:
+        """Number of elements."""
         return self.data.size
 
     @property
@@ -102,6 +106,7 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - NumPy's name
+        """The transpose (axes reversed), as an op on the tape."""
         return _ops.transpose(self)
 
     def __len__(self) -> int:
