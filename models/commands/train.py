@@ -54,21 +54,23 @@ VAL_SEED = 1997           # the fixed held-out windows of the corpus' last 5%
 # Settings that define the run: on --resume they come from the checkpoint, and must not differ.
 LOCKED = ("cell", "hidden", "seed", "optim", "T")
 ADDING_DEFAULTS = {"cell": "lstm", "T": 50, "hidden": 32, "batch": 32, "steps": 3000,
-                   "lr": {"adam": 1e-2, "sgd": 0.1}, "clip": 1.0, "optim": "adam", "seed": None}
+                   "lr": {"adam": 1e-2, "sgd": 0.1}, "clip": 1.0, "optim": "adam", "seed": None,
+                   "fused": False}
 CHARLM_DEFAULTS = {"cell": "lstm", "hidden": 128, "seq": 50, "batch": 32, "steps": 3000,
                    "lr": {"adam": 3e-3, "sgd": 2.0}, "clip": 5.0, "optim": "adam", "seed": None,
-                   "corpus": None}
+                   "corpus": None, "fused": False}
 
 
 # --------------------------------------------------------------------------- building blocks
 
 
-def make_model(cell: str, n_x: int, n_a: int, n_y: int, seed: int) -> models.RecurrentModel:
+def make_model(cell: str, n_x: int, n_a: int, n_y: int, seed: int,
+               fused: bool = False) -> models.RecurrentModel:
     """A ``cell`` model with linear outputs; the LSTM's forget-gate bias starts at 1."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}; got {cell!r}")
     extra: dict[str, Any] = {"forget_bias": 1.0} if cell == "lstm" else {}
-    return CELLS[cell](n_x, n_a, n_y, output="linear", seed=seed, **extra)
+    return CELLS[cell](n_x, n_a, n_y, output="linear", seed=seed, fused=fused, **extra)
 
 
 def make_optimizer(model: models.RecurrentModel, kind: str, lr: float) -> Any:
@@ -215,6 +217,7 @@ def run_adding(args: argparse.Namespace) -> int:
         ckpt = _load_for_resume(args, "adding")
         s = _settings(args, ADDING_DEFAULTS, ckpt)
         model = ckpt.model if ckpt else make_model(s["cell"], 2, s["hidden"], 1, s["seed"])
+        model.fused = bool(s["fused"])  # an execution choice: same function, either way
         opt = make_optimizer(model, s["optim"], s["lr"])
         start = _restore(ckpt, opt, s)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -283,6 +286,7 @@ def run_charlm(args: argparse.Namespace) -> int:
         ids = vocab.encode(text)
         model = ckpt.model if ckpt else make_model(s["cell"], vocab.size, s["hidden"], vocab.size,
                                                    s["seed"])
+        model.fused = bool(s["fused"])
         opt = make_optimizer(model, s["optim"], s["lr"])
         start = _restore(ckpt, opt, s)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -352,6 +356,8 @@ def _common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
                    help=f"clip the gradient norm (Adam) or each entry to ±clip (SGD); 0 = off "
                         f"(default {d['clip']})")
     p.add_argument("--optim", choices=("adam", "sgd"), help="optimizer (default adam)")
+    p.add_argument("--fused", action="store_const", const=True,
+                   help="run the recurrence as one fused Numba record (same numbers, faster)")
     p.add_argument("--seed", type=common.nonneg_int,
                    help="seed of the weights and batches (default: random)")
     p.add_argument("--checkpoint", metavar="PATH", help="write an .npz checkpoint here at the end")

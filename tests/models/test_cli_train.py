@@ -274,3 +274,19 @@ def test_worse_than_baseline_reads_above(corpus: Path, capsys) -> None:
                 "--batch", "2", "--steps", "1", "--seed", "0"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert "% above" in last and "-" not in last.split("%")[0].split()[-1], last
+
+
+@pytest.mark.parametrize("task", ["adding", "charlm"])
+def test_fused_training_gives_the_same_model(tmp_path: Path, corpus: Path, task: str) -> None:
+    """--fused only changes how the recurrence runs: the trained weights agree to rounding."""
+    extra = ["--T", "6"] if task == "adding" else ["--corpus", str(corpus), "--seq", "6"]
+    weights = []
+    for fused in ([], ["--fused"]):
+        path = tmp_path / f"{task}{len(fused)}.npz"
+        assert run(["train", task, "--cell", "gru", "--hidden", "4", "--batch", "3", "--steps",
+                    "3", "--seed", "1", "--checkpoint", str(path), *extra, *fused]) == 0
+        ck = load_checkpoint(path)
+        assert ck.model.fused == bool(fused) and ck.meta["settings"]["fused"] == bool(fused)
+        weights.append(ck.model.parameters())
+    for name, p in weights[0].items():
+        np.testing.assert_allclose(weights[1][name].data, p.data, rtol=1e-10, atol=1e-12)
