@@ -13,12 +13,13 @@ import itertools
 import operator
 import os
 import traceback
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .locks import is_locked, lock_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
@@ -43,51 +44,8 @@ class _State:
 
 STATE = _State()
 _counter = itertools.count()
-# id(array) -> weak reference to the _Lock that keeps it read-only while records hold it.
-_locks: dict[int, weakref.ref] = {}
-
-
 class AnomalyError(RuntimeError):
     """A non-finite value appeared inside `detect_anomaly()`."""
-
-
-# id(base) -> views that stayed read-only because that base was still locked by another record
-_parked: dict[int, list[np.ndarray]] = {}
-
-
-def _make_writable(a: np.ndarray) -> None:
-    """Undo a lock; a view whose base is still locked waits until that base is freed."""
-    try:
-        a.setflags(write=True)
-    except ValueError:  # a view of a read-only array
-        b = a.base
-        while isinstance(b, np.ndarray) and id(b) not in _locks:
-            b = b.base
-        if isinstance(b, np.ndarray):
-            _parked.setdefault(id(b), []).append(a)
-        return
-    for v in _parked.pop(id(a), ()):
-        _make_writable(v)
-
-
-class _Lock:
-    """Keeps one writable array read-only while any record that saved it is alive.
-
-    Records hold the lock object; when the last one is released or garbage-collected, Python
-    frees the lock and the array becomes writable again. Records themselves need no `__del__`.
-    """
-
-    __slots__ = ("array", "__weakref__")
-
-    def __init__(self, a: np.ndarray) -> None:
-        self.array = a
-        a.setflags(write=False)
-        _locks[id(a)] = weakref.ref(self)
-
-    def __del__(self) -> None:
-        a = self.array
-        _locks.pop(id(a), None)
-        _make_writable(a)
 
 
 class Record:
@@ -126,15 +84,12 @@ class Record:
             # Lock the array and every array it is a view of (x.T saved by a later op must
             # protect x.data too); op results are already read-only and are skipped.
             while type(a) is np.ndarray:
-                if a.flags.writeable or id(a) in _locks:
+                if a.flags.writeable or is_locked(a):
                     self._lock(a)
                 a = a.base
 
     def _lock(self, a: np.ndarray) -> None:
-        ref = _locks.get(id(a))
-        lock = ref() if ref is not None else None
-        if lock is None:
-            lock = _Lock(a)
+        lock = lock_for(a)
         if self._locked is None:
             self._locked = [lock]
         else:
@@ -156,13 +111,10 @@ class Record:
         return getattr(self.fn, "name", None) or self.fn.__name__.lower()
 
     def release(self) -> None:
-        """Free the saved arrays and make them writable again (if no other record holds them)."""
+        """Free the saved arrays and drop this record's locks (the last holder unlocks)."""
         self.released = True
         self.saved = ()
-        self._unlock()
-
-    def _unlock(self) -> None:
-        self._locked = None  # drops this record's hold on its _Lock objects
+        self._locked = None
 
     def needs_grad(self, i: int) -> bool:
         """Does input `i` want a gradient? Lets backward skip work nobody will use."""
