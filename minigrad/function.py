@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .tape import STATE, Record, _counter, check_finite, stamp
+from .tape import STATE, Record, _counter, check_finite, note_source
 from .tensor import Tensor, as_tensor
 
 __all__ = ["Function"]
@@ -79,7 +79,7 @@ class Function:
             out = np.asarray(out)
         if STATE.anomaly:
             ctx.inputs = tensors
-            stamp(ctx)
+            note_source(ctx)
             check_finite(ctx, out, "output")
         if not recording:
             ctx.saved = ()
@@ -126,7 +126,7 @@ def _multi_output(
     arrays = tuple(o.view() if any(o is a for a in inputs) else o for o in arrays)
     ctx.inputs = tensors
     if STATE.anomaly:
-        stamp(ctx)
+        note_source(ctx)
         for o in arrays:
             check_finite(ctx, o, "output")
     if not recording:

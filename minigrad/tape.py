@@ -125,11 +125,9 @@ class Record:
         return f"<Record #{self.seq} {self.name}: {ins} -> {self.out_shape}>"
 
 
-def stamp(record: Record) -> None:
-    """Give a record its place in recording order (and, in anomaly mode, its source line)."""
-    record.seq = next(_counter)
-    if STATE.anomaly:
-        record.where = _user_line()
+def note_source(record: Record) -> None:
+    """Anomaly mode: remember the user's line that recorded this op, for error messages."""
+    record.where = _user_line()
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

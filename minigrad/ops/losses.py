@@ -95,7 +95,7 @@ class BinaryCrossEntropy(Function):
             g_yh = g * ((1 - y) / (1 - yh) - y / yh)
         else:
             g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
-        if not ctx.inputs[1].requires_grad:  # the usual case: targets are constants
+        if not ctx.needs_grad(1):  # the usual case: targets are constants
             return g_yh, None
         with np.errstate(divide="ignore"):
             g_y = g * (np.log(1 - yh) - np.log(yh))
