@@ -64,7 +64,7 @@ class Function:
             if x.requires_grad:
                 wants_grad = True
         recording = wants_grad and STATE.grad_enabled
-        ctx = Record(cls, recording)
+        ctx = Record(cls)
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:
@@ -91,6 +91,8 @@ class Function:
             if out is a:
                 out = out.view()
         out.setflags(write=False)
+        if ctx.saved:
+            ctx.lock_saved()
         ctx.inputs = tensors
         ctx.out_shape = out.shape
         ctx.seq = next(_counter)
@@ -134,6 +136,8 @@ def _multi_output(
         return tuple(Tensor._make(o, False, None) for o in arrays)
     for o in arrays:
         o.setflags(write=False)
+    if ctx.saved:
+        ctx.lock_saved()
     ctx.n_out = len(arrays)
     ctx.out_shape = tuple(o.shape for o in arrays)
     ctx.seq = next(_counter)

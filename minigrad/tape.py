@@ -66,21 +66,25 @@ class Record:
     n_out = 1  # ops with several outputs (split) set this; their grads are kept in a list
     seq = -1
 
-    def __init__(self, fn: type, recording: bool) -> None:
+    def __init__(self, fn: type) -> None:
         self.fn = fn
-        self.recording = recording
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep `arrays` for backward; they stay read-only while this record is alive.
+
+        `Function.apply` calls `lock_saved` once forward has returned and the op's outputs are
+        read-only, so an op that saves its own output (σ, tanh) costs no lock at all.
+        """
+        self.saved = arrays
+
+    def lock_saved(self) -> None:
+        """Make the saved arrays read-only until this record is released.
 
         Arrays made by recorded ops are read-only from birth; the writable ones (leaves:
         parameters, inputs) are locked here and unlocked when the last record holding them is
         released or garbage-collected, so `p.data -= lr * p.grad` works again after backward.
         """
-        self.saved = arrays
-        if not self.recording:
-            return
-        for a in arrays:
+        for a in self.saved:
             # Lock the array and every array it is a view of (x.T saved by a later op must
             # protect x.data too); op results are already read-only and are skipped.
             while type(a) is np.ndarray:
