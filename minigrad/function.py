@@ -64,7 +64,8 @@ class Function:
             if x.requires_grad:
                 wants_grad = True
         recording = wants_grad and STATE.grad_enabled
-        ctx = Record(cls)
+        ctx = _new(Record)  # Record(cls), inlined
+        ctx.fn = cls
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:

@@ -2,9 +2,9 @@
 
 Every op that touches a tensor which requires grad leaves a `Record` behind (the `ctx` its
 `Function` saw in forward). Records carry a global sequence number, so "reverse recording order"
-is simply "descending sequence number". `backward` collects the records that lead to the output
-with an iterative depth-first walk (no recursion: a 100,000-op chain is fine), sorts them, and
-replays each record's `backward`, accumulating gradients with `+` where a tensor fans out.
+is simply "descending sequence number". `backward` keeps the records that have received a gradient
+in a max-heap of sequence numbers and replays the largest first (no recursion: a 100,000-op chain
+is fine), accumulating gradients with `+` where a tensor fans out.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import os
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .locks import is_locked, lock_for
+from .locks import _locks, lock_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
@@ -88,7 +89,7 @@ class Record:
             # Lock the array and every array it is a view of (x.T saved by a later op must
             # protect x.data too); op results are already read-only and are skipped.
             while type(a) is np.ndarray:
-                if a.flags.writeable or is_locked(a):
+                if a.flags.writeable or id(a) in _locks:
                     self._lock(a)
                 a = a.base
 
@@ -256,6 +257,10 @@ def run_backward(
     With `wanted=None`, gradients are accumulated (`+=`) into the `.grad` of leaves that require
     grad. Otherwise the gradients of the `wanted` tensors (leaves or intermediates) are returned
     and no `.grad` is touched.
+
+    Order: a max-heap of sequence numbers. A record enters the heap when it first receives a
+    gradient and leaves it in descending sequence order, so every record that consumed its
+    output (all recorded later) has added its share before the record's own backward runs.
     """
     root_rec = root._node
     if root_rec is None:  # a leaf: d root / d root
@@ -276,14 +281,12 @@ def run_backward(
         results = [None] * len(wanted)
 
     anomaly = STATE.anomaly
-    grads: dict[int, Any] = {id(root_rec): _seed_slot(root, seed)}
-    records = records_leading_to(root_rec)
-    for rec in records:
-        g = grads.pop(id(rec), None)
-        if g is None:
-            if not retain_graph:
-                rec.release()
-            continue
+    # seq -> [record, gradient so far (a list of per-output slots for multi-output records)]
+    pending: dict[int, list[Any]] = {root_rec.seq: [root_rec, _seed_slot(root, seed)]}
+    heap = [-root_rec.seq]
+    dropped = False  # did some backward return None for an input on the tape?
+    while heap:
+        rec, g = pending.pop(-heappop(heap))
         if rec.released:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time: the saved arrays of "
@@ -306,6 +309,7 @@ def run_backward(
             )
         for t, gi in zip(rec.inputs, in_grads):
             if gi is None or not t.requires_grad:
+                dropped = dropped or t._node is not None
                 continue
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
@@ -320,21 +324,28 @@ def run_backward(
                 elif id(t) in want_leaves:
                     for i in want_leaves[id(t)]:
                         results[i] = gi if results[i] is None else results[i] + gi
+                continue
+            entry = pending.get(parent.seq)
+            if entry is None:
+                heappush(heap, -parent.seq)
+                if parent.n_out != 1:
+                    slots: list[Any] = [None] * parent.n_out
+                    slots[t._out] = gi
+                    gi = slots
+                pending[parent.seq] = [parent, gi]
             elif parent.n_out == 1:
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = gi if prev is None else prev + gi
+                entry[1] = entry[1] + gi
             else:
-                slots = grads.get(id(parent))
-                if slots is None:
-                    slots = grads[id(parent)] = [None] * parent.n_out
-                j = t._out
+                slots, j = entry[1], t._out
                 slots[j] = gi if slots[j] is None else slots[j] + gi
         if not retain_graph:  # release(), inlined: this loop is the hot path of backward
             rec.released = True
             rec.saved = ()
             rec._locked = None
 
+    if dropped and not retain_graph:  # records that got no gradient are done with too
+        for rec in records_leading_to(root_rec):
+            rec.release()
     if wanted is None:
         return None
     return [

@@ -113,6 +113,32 @@ def test_second_backward_without_retain_graph_raises():
         y.backward()
 
 
+class StopGradient(mg.Function):
+    """y = x with no gradient to x (its backward returns None for an input on the tape)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None,)
+
+
+def test_records_cut_off_by_a_none_gradient_are_released_too():
+    w = Tensor(np.ones(3), requires_grad=True)
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    hidden = w * x                      # saves w: w is read-only while this record lives
+    y = (StopGradient.apply(hidden) * x).sum()
+    assert not w.data.flags.writeable
+    y.backward()
+    assert w.grad is None               # no gradient reached w ...
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 2.0])
+    assert w.data.flags.writeable       # ... but the record that saved it was released
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
 # --------------------------------------------------------------------------- no_grad, detach
 
 
