@@ -17,6 +17,12 @@ def _swap(a: np.ndarray) -> np.ndarray:
     return a.T if a.ndim == 2 else a.swapaxes(-1, -2)
 
 
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a @ b`; for matrices `np.dot`, which skips matmul's generic dispatch (2–5× faster on
+    the notes' (50×77)(77×1) products, e.g. 1.6 µs instead of 8 µs for an outer product)."""
+    return np.dot(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
+
+
 class MatMul(Function):
     """Z = A B;  ∂L/∂A = G Bᵀ, ∂L/∂B = Aᵀ G (batched and 1-D cases as in `np.matmul`)."""
 
@@ -34,7 +40,7 @@ class MatMul(Function):
                 f"matmul: {a.shape} @ {b.shape}: inner dimensions {ka} and {kb} differ"
             )
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _mm(a, b)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
@@ -45,8 +51,8 @@ class MatMul(Function):
             return (g[..., None, :] @ _swap(b))[..., 0, :], a[:, None] * g[..., None, :]
         if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
             return g[..., :, None] * b, (_swap(a) @ g[..., :, None])[..., 0]
-        ga = g @ _swap(b) if ctx.needs_grad(0) else None
-        gb = _swap(a) @ g if ctx.needs_grad(1) else None
+        ga = _mm(g, _swap(b)) if ctx.needs_grad(0) else None
+        gb = _mm(_swap(a), g) if ctx.needs_grad(1) else None
         return ga, gb
 
 
