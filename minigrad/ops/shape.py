@@ -73,6 +73,16 @@ class GetItem(Function):
         return (out,)
 
 
+def _places(sizes: Sequence[int], axis: int) -> list[tuple[slice, ...]]:
+    """Index tuples of consecutive pieces of the given sizes along `axis`: `x[places[k]]`."""
+    head = (slice(None),) * axis
+    places, lo = [], 0
+    for n in sizes:
+        places.append(head + (slice(lo, lo + n),))
+        lo += n
+    return places
+
+
 class Concat(Function):
     """z = [a; b; ...] along `axis` (the notes' state-first stacking [a⟨t−1⟩; x⟨t⟩]).
 
@@ -89,13 +99,12 @@ class Concat(Function):
                 f"concat: shapes {shapes} differ outside axis {axis}; every piece must match "
                 f"the others on all axes but the one they are stacked along"
             ) from None
-        ctx.axis = axis
-        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        ctx.places = _places([x.shape[axis] for x in xs], axis % out.ndim)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+        return tuple(g[place] for place in ctx.places)
 
 
 class Split(Function):
@@ -108,9 +117,8 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
-        head = (slice(None),) * axis
         ctx.shape, ctx.dtype = x.shape, x.dtype
-        ctx.places = [head + (slice(lo, hi),) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        ctx.places = _places([hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])], axis)
         return tuple(x[place] for place in ctx.places)
 
     @staticmethod
