@@ -53,16 +53,16 @@ class Function:
 
         Returns a Tensor, or a tuple of Tensors if `forward` returns a tuple of arrays.
         """
-        tensors = []
         arrays = []
         wants_grad = False
         for x in inputs:
-            if not isinstance(x, Tensor):
-                x = _constant(x, inputs)
-            tensors.append(x)
+            if not isinstance(x, Tensor):  # numbers and arrays enter the tape as constants
+                return cls.apply(*[t if isinstance(t, Tensor) else _constant(t, inputs)
+                                   for t in inputs], **options)
             arrays.append(x.data)
             if x.requires_grad:
                 wants_grad = True
+        tensors = inputs
         recording = wants_grad and STATE.grad_enabled
         ctx = _new(Record)  # Record(cls), inlined
         ctx.fn = cls
@@ -118,7 +118,7 @@ def _constant(x: Any, inputs: tuple) -> Tensor:
 
 
 def _multi_output(
-    ctx: Record, tensors: list[Tensor], outs: tuple, recording: bool
+    ctx: Record, tensors: tuple[Tensor, ...], outs: tuple, recording: bool
 ) -> tuple[Tensor, ...]:
     """Ops whose forward returns a tuple (e.g. split) give one Tensor per output.
 
