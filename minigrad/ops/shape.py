@@ -110,23 +110,21 @@ class Concat(Function):
 class Split(Function):
     """(z₁, …, z_k) = pieces of x between `bounds` along `axis` (views, no copy).
 
-    One record with k outputs: the backward writes the k gradients back into their places
-    (zeros for pieces nobody used), so splitting a sequence into T_x steps costs O(size), not
-    O(T_x · size).
+    One record with k outputs: the backward concatenates the k gradients (zeros for pieces
+    nobody used), so splitting a sequence into T_x steps costs O(size), not O(T_x · size).
     """
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
-        ctx.shape, ctx.dtype = x.shape, x.dtype
-        ctx.places = _places([hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])], axis)
-        return tuple(x[place] for place in ctx.places)
+        ctx.axis, ctx.dtype = axis, x.dtype
+        places = _places([hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])], axis)
+        return tuple(x[place] for place in places)
 
     @staticmethod
     def backward(ctx: Any, *grads: np.ndarray) -> tuple:
-        out = np.zeros(ctx.shape, dtype=np.result_type(ctx.dtype, *grads))
-        for place, g in zip(ctx.places, grads):
-            out[place] += g
-        return (out,)
+        # The pieces tile x, and the engine passes zeros for pieces nobody used: concatenate.
+        g = np.concatenate(grads, axis=ctx.axis)
+        return (g.astype(np.result_type(ctx.dtype, g.dtype), copy=False),)
 
 
 class Stack(Function):
