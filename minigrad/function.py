@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .tape import STATE, Record, _counter, check_finite, note_source
+from .tape import STATE, Output, Record, _counter, check_finite, note_source
 from .tensor import Tensor, as_tensor
 
 __all__ = ["Function"]
@@ -54,15 +54,21 @@ class Function:
         Returns a Tensor, or a tuple of Tensors if `forward` returns a tuple of arrays.
         """
         arrays = []
+        sources = []  # where each input came from: the record's `inputs` (see `Record`)
         wants_grad = False
         for x in inputs:
             if not isinstance(x, Tensor):  # numbers and arrays enter the tape as constants
                 return cls.apply(*[t if isinstance(t, Tensor) else _constant(t, inputs)
                                    for t in inputs], **options)
             arrays.append(x.data)
-            if x.requires_grad:
+            node = x._node
+            if node is None:  # a leaf
+                sources.append(x)
+                if x.requires_grad:
+                    wants_grad = True
+            else:
+                sources.append(node if node.n_out == 1 else Output(node, x._out, x.data.shape))
                 wants_grad = True
-        tensors = inputs
         recording = wants_grad and STATE.grad_enabled
         ctx = _new(Record)  # Record(cls), inlined
         ctx.fn = cls
@@ -75,11 +81,11 @@ class Function:
             shapes = " and ".join(str(a.shape) for a in arrays)
             raise ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}") from err
         if type(out) is tuple:
-            return _multi_output(ctx, tensors, out, recording)
+            return _multi_output(ctx, arrays, sources, out, recording)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         if STATE.anomaly:
-            ctx.inputs = tensors
+            ctx.inputs = sources
             note_source(ctx)
             check_finite(ctx, out, "output")
         if not recording:
@@ -94,7 +100,7 @@ class Function:
         out.setflags(write=False)
         if ctx.saved:
             ctx.lock_saved()
-        ctx.inputs = tensors
+        ctx.inputs = sources
         ctx.out_shape = out.shape
         ctx.seq = next(_counter)
         t = _new(Tensor)  # Tensor._make, inlined: this is the hot path of every op
@@ -118,16 +124,15 @@ def _constant(x: Any, inputs: tuple) -> Tensor:
 
 
 def _multi_output(
-    ctx: Record, tensors: tuple[Tensor, ...], outs: tuple, recording: bool
+    ctx: Record, inputs: list[np.ndarray], sources: list[Any], outs: tuple, recording: bool
 ) -> tuple[Tensor, ...]:
     """Ops whose forward returns a tuple (e.g. split) give one Tensor per output.
 
     Their backward receives one gradient per output (zeros for outputs nobody used).
     """
     arrays = tuple(np.asarray(o) for o in outs)
-    inputs = [t.data for t in tensors]
     arrays = tuple(o.view() if any(o is a for a in inputs) else o for o in arrays)
-    ctx.inputs = tensors
+    ctx.inputs = sources
     if STATE.anomaly:
         note_source(ctx)
         for o in arrays:
@@ -139,7 +144,7 @@ def _multi_output(
         o.setflags(write=False)
     if ctx.saved:
         ctx.lock_saved()
-    ctx.n_out = len(arrays)
-    ctx.out_shape = tuple(o.shape for o in arrays)
+    ctx.n_out = len(arrays)  # a 1-tuple makes an ordinary one-output record
+    ctx.out_shape = tuple(o.shape for o in arrays) if ctx.n_out != 1 else arrays[0].shape
     ctx.seq = next(_counter)
     return tuple(Tensor._make(o, True, ctx, i) for i, o in enumerate(arrays))

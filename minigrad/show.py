@@ -12,9 +12,9 @@ and the output's shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .tape import Record, records_leading_to
+from .tape import Record, parent_of, records_leading_to
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
@@ -22,13 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TapeView", "show_tape"]
 
 
-def _source(t: Tensor, rows: dict[int, int]) -> str:
+def _source(t: Any, rows: dict[int, int]) -> str:
     """Where an input comes from: `#k` (row k's output), or the leaf's name and shape."""
-    rec = t._node
+    rec, j = parent_of(t)
     if rec is not None and id(rec) in rows:
         k = rows[id(rec)]
-        return f"#{k}[{t._out}]" if rec.n_out != 1 else f"#{k}"
-    kind = t.name or ("leaf" if t.requires_grad else "const")
+        return f"#{k}[{j}]" if rec.n_out != 1 else f"#{k}"
+    kind = t.name or ("leaf" if t.requires_grad else "const")  # a leaf Tensor
     return f"{kind}{tuple(t.shape)}"
 
 

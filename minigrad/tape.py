@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AnomalyError",
+    "Output",
     "Record",
     "detect_anomaly",
     "grad",
@@ -55,6 +56,12 @@ class Record:
     `save_for_backward` keeps arrays for the backward pass and makes them read-only until the
     record is released, so an in-place change of a saved array fails at the assignment instead of
     silently corrupting a gradient. Ops may set any other attribute on the record.
+
+    `inputs` says where each input came from, never holding an intermediate Tensor itself: a
+    leaf is the leaf Tensor; an op's output is that op's Record (a record stands for its single
+    output) or, for one output of a multi-output op, an `Output`. So an intermediate array that
+    no op saved for backward is freed as soon as the user's code drops it, as in PyTorch's
+    graph of `grad_fn` edges: the tape holds what backward needs, not every value computed.
     """
 
     # Defaults live on the class, so a record only stores what its op actually sets.
@@ -62,8 +69,8 @@ class Record:
     released = False
     where: str | None = None
     _locked: list[np.ndarray] | None = None
-    inputs: tuple = ()
-    out_shape: Any = ()
+    inputs: Sequence[Any] = ()
+    out_shape: Any = ()  # the output's shape; a tuple of shapes when n_out > 1
     n_out = 1  # ops with several outputs (split) set this; their grads are kept in a list
     seq = -1
 
@@ -123,11 +130,35 @@ class Record:
 
     def needs_grad(self, i: int) -> bool:
         """Does input `i` want a gradient? Lets backward skip work nobody will use."""
-        return self.inputs[i].requires_grad
+        source = self.inputs[i]
+        return type(source) is Record or source.requires_grad
 
     def __repr__(self) -> str:
-        ins = ", ".join(str(tuple(t.shape)) for t in self.inputs)
+        ins = ", ".join(str(tuple(shape_of(t))) for t in self.inputs)
         return f"<Record #{self.seq} {self.name}: {ins} -> {self.out_shape}>"
+
+
+class Output:
+    """An input that is output `index` of a multi-output record (one piece of a split)."""
+
+    __slots__ = ("_node", "_out", "shape")
+    requires_grad = True
+    name = None
+
+    def __init__(self, node: Record, index: int, shape: tuple[int, ...]) -> None:
+        self._node, self._out, self.shape = node, index, shape
+
+
+def parent_of(source: Any) -> tuple[Record | None, int]:
+    """(record, output index) that produced an entry of `Record.inputs`; (None, 0) for a leaf."""
+    if type(source) is Record:
+        return source, 0
+    return source._node, source._out
+
+
+def shape_of(source: Any) -> tuple[int, ...]:
+    """The shape of the value an entry of `Record.inputs` stands for."""
+    return source.out_shape if type(source) is Record else source.shape
 
 
 def note_source(record: Record) -> None:
@@ -236,8 +267,8 @@ def records_leading_to(root: Record) -> list[Record]:
     stack = [root]
     while stack:
         rec = stack.pop()
-        for t in rec.inputs:
-            parent = t._node
+        for source in rec.inputs:
+            parent = parent_of(source)[0]
             if parent is not None and id(parent) not in seen:
                 seen.add(id(parent))
                 order.append(parent)
@@ -307,22 +338,27 @@ def run_backward(
                 f"{rec.name}: backward returned {len(in_grads)} gradients for "
                 f"{len(rec.inputs)} inputs; return one per input (None where there is none)."
             )
-        for t, gi in zip(rec.inputs, in_grads):
-            if gi is None or not t.requires_grad:
-                dropped = dropped or t._node is not None
+        for src, gi in zip(rec.inputs, in_grads):
+            if gi is None:
+                dropped = dropped or parent_of(src)[0] is not None
+                continue
+            if type(src) is Record:  # parent_of(src), inlined: the output of a one-output op
+                parent, j, shape = src, 0, src.out_shape
+            elif src.requires_grad:  # a leaf Tensor, or an Output of a multi-output op
+                parent, j, shape = src._node, src._out, src.shape
+            else:  # a constant
                 continue
             if type(gi) is not np.ndarray:
                 gi = np.asarray(gi)
-            if gi.shape != t.data.shape:
-                gi = unbroadcast(gi, t.data.shape, rec)
+            if gi.shape != shape:
+                gi = unbroadcast(gi, shape, rec)
             if anomaly:
                 check_finite(rec, gi, "gradient")
-            parent = t._node
             if parent is None:
                 if wanted is None:
-                    _accumulate_leaf(t, gi)
-                elif id(t) in want_leaves:
-                    for i in want_leaves[id(t)]:
+                    _accumulate_leaf(src, gi)
+                elif id(src) in want_leaves:
+                    for i in want_leaves[id(src)]:
                         results[i] = gi if results[i] is None else results[i] + gi
                 continue
             entry = pending.get(parent.seq)
@@ -330,13 +366,13 @@ def run_backward(
                 heappush(heap, -parent.seq)
                 if parent.n_out != 1:
                     slots: list[Any] = [None] * parent.n_out
-                    slots[t._out] = gi
+                    slots[j] = gi
                     gi = slots
                 pending[parent.seq] = [parent, gi]
             elif parent.n_out == 1:
                 entry[1] = entry[1] + gi
             else:
-                slots, j = entry[1], t._out
+                slots = entry[1]
                 slots[j] = gi if slots[j] is None else slots[j] + gi
         if not retain_graph:  # release(), inlined: this loop is the hot path of backward
             rec.released = True

@@ -139,6 +139,21 @@ def test_records_cut_off_by_a_none_gradient_are_released_too():
         y.backward()
 
 
+def test_the_tape_does_not_keep_intermediates_nobody_saved():
+    import weakref
+
+    x = Tensor(np.linspace(-1.0, 1.0, 5), requires_grad=True)
+    h = x * 3.0                          # mul saves x and 3, not its output
+    s = mg.tanh(h + 1.0)                 # add saves nothing; tanh saves only its own output
+    y = (s * s).sum()
+    gone = weakref.ref(h.data)
+    del h
+    assert gone() is None                # freed: no record holds h or its array
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * s.data * (1 - s.data**2) * 3.0, rtol=1e-13)
+    assert "#0" in str(mg.show_tape(y, print_it=False))  # the tape still reads in full
+
+
 # --------------------------------------------------------------------------- no_grad, detach
 
 
