@@ -3,7 +3,9 @@
 The machines are small (2 cores) and shared, so a single timing is noise. Every benchmark here
 measures its candidates *interleaved in one process*: round ``r`` times each candidate once (in
 an order that rotates from round to round), so a burst of load from elsewhere hits all of them
-alike, and reports the **median** over rounds. Ratios are taken between medians of the same run.
+alike, and reports the **median** over rounds. Ratios are *paired*: the median over rounds of
+``time(a in round r) / time(b in round r)`` (:meth:`Timing.ratio_to`), so a slow stretch of the
+machine, which hits both candidates of a round, cancels out of the ratio.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class Timing:
             return float("nan")
         q = statistics.quantiles(self.samples, n=4)
         return (q[2] - q[0]) / self.median
+
+    def ratio_to(self, base: Timing) -> float:
+        """Median over rounds of this candidate's time / ``base``'s time in the same round."""
+        pairs = [a / b for a, b in zip(self.samples, base.samples) if b > 0]
+        return statistics.median(pairs) if pairs else float("nan")
 
     def to_json(self) -> dict[str, object]:
         """Plain-data view for results.json (seconds)."""

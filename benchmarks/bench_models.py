@@ -333,7 +333,7 @@ def run_size(size: str, quick: bool = False) -> dict[str, object]:
         ratios = {}
         for base in BASELINES:
             if base in timings and name in lstm_names:
-                ratios[BASELINES[base]] = tm.median / timings[base].median
+                ratios[BASELINES[base]] = tm.ratio_to(timings[base])
         rows.append({"name": name, "ms": tm.median * 1e3, "iqr_rel": tm.spread,
                      "lstm": name in lstm_names, "ratios": ratios, "timing": tm.to_json()})
     return {"size": size, "dims": SIZES[size], "loss": p.loss, "rows": rows, "notes": notes,
