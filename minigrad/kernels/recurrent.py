@@ -1,10 +1,12 @@
-"""Numba kernels for the fused RNN / GRU / LSTM recurrences (forward and hand-written BPTT).
+"""Numba kernels for the fused RNN and LSTM recurrences (forward and hand-written BPTT); the
+GRUs' live in ``minigrad.kernels.recurrent_gru`` (same layout and conventions).
 
 Internal layout (the ops layer converts from SPEC.md's ``(n, m, T_x)``): time-major, one example
 per row, so that every per-step block is a contiguous ``(m, width)`` matrix:
 
-    Z[t]      (m, k*n_a)   input projection + bias, overwritten with the gate activations
-    H[t], C[t] (m, n_a)    states; H[0] = a^(0)^T, H[t] = a^(t)^T
+    Z[t]      (m, k*n_a)   input projection + bias (LSTM: without b, its steps add it),
+                           overwritten with the gate activations
+    H[t], C[t] (m, n_a)    states; H[0] = a^(0)^T, H[t] = a^(t)^T (LSTM: TC[t] = tanh C[t])
     G[t]      (m, n_a)     gradient dJ/da^(t) from outside the recurrence (Gc[t]: dJ/dc^(t))
     dZ[k]     (m, k*n_a)   gradient wrt the pre-activations of the same blocks as Z
 
@@ -23,7 +25,9 @@ that run a chunk of steps inside one compiled call, with ``matmul_into`` for the
 where a NumPy call (~1 µs) per operation would cost more than the arithmetic. Beside each loop
 sits its NumPy twin ``*_loop_np``, the same loop in Python with a BLAS GEMM per step and NumPy's
 SIMD exp/tanh in the forward steps (``*_step_np``; scalar exp/tanh in Numba are ~5x slower);
-the backward steps have no transcendental functions and are shared. The ops layer
+the backward steps have no transcendental functions and are shared. The LSTM's NumPy twin
+splits its step around the two SIMD calls into two small Numba kernels (``lstm_preactivate``,
+``lstm_cell_update``) that do the rest in one pass each (fewer, cheaper calls). The ops layer
 (``minigrad.ops.recurrent``) picks one by problem size.
 
 All kernels are dtype-generic (float32, float64, complex128 for complex-step checks): only
@@ -126,22 +130,25 @@ def rnn_backward_loop_np(G, H, Ws, relu, dZ, da):
 
 # ----------------------------------------------------------------------------- LSTM
 @njit(cache=True)
-def lstm_forward_step(s, z, c_prev, c, h):
-    """z + s = [ĉ; Γ_u; Γ_f; Γ_o] pre-activations -> activations (in z), c^(t), a^(t)."""
+def lstm_forward_step(s, z, b, c_prev, c, tc, h):
+    """z + b + s = [ĉ; Γ_u; Γ_f; Γ_o] pre-activations -> activations (in z), c^(t),
+    tc = tanh(c^(t)) (kept for backward) and a^(t) = Γ_o tc."""
     m, n = c.shape
     for i in range(m):
         for j in range(n):
-            cand = np.tanh(z[i, j] + s[i, j])
-            g_u = sigmoid(z[i, n + j] + s[i, n + j])
-            g_f = sigmoid(z[i, 2 * n + j] + s[i, 2 * n + j])
-            g_o = sigmoid(z[i, 3 * n + j] + s[i, 3 * n + j])
+            cand = np.tanh(z[i, j] + b[j] + s[i, j])
+            g_u = sigmoid(z[i, n + j] + b[n + j] + s[i, n + j])
+            g_f = sigmoid(z[i, 2 * n + j] + b[2 * n + j] + s[i, 2 * n + j])
+            g_o = sigmoid(z[i, 3 * n + j] + b[3 * n + j] + s[i, 3 * n + j])
             z[i, j] = cand
             z[i, n + j] = g_u
             z[i, 2 * n + j] = g_f
             z[i, 3 * n + j] = g_o
             c_new = g_u * cand + g_f * c_prev[i, j]
             c[i, j] = c_new
-            h[i, j] = g_o * np.tanh(c_new)
+            t_c = np.tanh(c_new)
+            tc[i, j] = t_c
+            h[i, j] = g_o * t_c
 
 
 @njit(cache=True)
@@ -167,235 +174,64 @@ def lstm_backward_step(g, gc, da, dc, gates, c_prev, tc, dz):
             dc[i, j] = dc_t * g_f
 
 
-def lstm_forward_step_np(s, z, c_prev, c, h):
-    n = c.shape[1]
-    z += s
-    np.tanh(z[:, :n], out=z[:, :n])
-    sigmoid_inplace(z[:, n:])
-    np.multiply(z[:, n : 2 * n], z[:, :n], out=c)  # Γ_u ĉ
-    np.multiply(z[:, 2 * n : 3 * n], c_prev, out=h)  # Γ_f c^(t-1), h as scratch
-    c += h
-    np.tanh(c, out=h)
-    h *= z[:, 3 * n :]
+@njit(cache=True)
+def lstm_preactivate(s, z, b):
+    """z <- z + b + s for the candidate block, z <- -(z + b + s) = -pre-activation for the 3
+    gates (NumPy's exp then gives e^-x for σ(x) = 1 / (1 + e^-x))."""
+    m, n = s.shape[0], s.shape[1] // 4
+    for i in range(m):
+        for j in range(n):
+            z[i, j] = z[i, j] + b[j] + s[i, j]
+        for j in range(n, 4 * n):
+            z[i, j] = -(z[i, j] + b[j] + s[i, j])
 
 
 @njit(cache=True)
-def lstm_forward_loop(Z, H, C, WsT, s):
+def lstm_cell_update(z, c_prev, c):
+    """Gate blocks of z hold e^-x: z <- σ(x) = 1 / (1 + e^-x); then c^(t) = Γ_u ĉ + Γ_f c^(t-1)."""
+    m, n = c.shape
+    for i in range(m):
+        for j in range(n, 4 * n):
+            z[i, j] = 1.0 / (1.0 + z[i, j])
+        for j in range(n):
+            c[i, j] = z[i, n + j] * z[i, j] + z[i, 2 * n + j] * c_prev[i, j]
+
+
+def lstm_forward_step_np(s, z, b, c_prev, c, tc, h):
+    """lstm_forward_step with NumPy's SIMD tanh/exp (call under np.errstate(over="ignore"):
+    e^-x = inf for x < -709 gives σ = 0 exactly)."""
+    n = c.shape[1]
+    lstm_preactivate(s, z, b)
+    np.tanh(z[:, :n], out=z[:, :n])  # ĉ
+    np.exp(z[:, n:], out=z[:, n:])  # e^-x of the gates
+    lstm_cell_update(z, c_prev, c)
+    np.tanh(c, out=tc)
+    np.multiply(tc, z[:, 3 * n :], out=h)  # a^(t) = Γ_o tanh(c^(t))
+
+
+@njit(cache=True)
+def lstm_forward_loop(Z, H, C, TC, WsT, b, s):
     for t in range(Z.shape[0]):
         matmul_into(H[t], WsT, s)
-        lstm_forward_step(s, Z[t], C[t], C[t + 1], H[t + 1])
+        lstm_forward_step(s, Z[t], b, C[t], C[t + 1], TC[t + 1], H[t + 1])
 
 
 @njit(cache=True)
-def lstm_backward_loop(G, Gc, Z, C, Ws, dZ, da, dc, tc):
+def lstm_backward_loop(G, Gc, Z, C, TC, Ws, dZ, da, dc):
     for k in range(dZ.shape[0] - 1, -1, -1):
-        c = C[k + 1]
-        for i in range(c.shape[0]):
-            for j in range(c.shape[1]):
-                tc[i, j] = np.tanh(c[i, j])
-        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], tc, dZ[k])
+        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], TC[k + 1], dZ[k])
         matmul_into(dZ[k], Ws, da)
 
 
 # NumPy twins of the loops: BLAS GEMMs and SIMD exp/tanh, for large problems.
-def lstm_forward_loop_np(Z, H, C, WsT, s):
-    for t in range(Z.shape[0]):
-        np.matmul(H[t], WsT, out=s)
-        lstm_forward_step_np(s, Z[t], C[t], C[t + 1], H[t + 1])
+def lstm_forward_loop_np(Z, H, C, TC, WsT, b, s):
+    with np.errstate(over="ignore"):
+        for t in range(Z.shape[0]):
+            np.matmul(H[t], WsT, out=s)
+            lstm_forward_step_np(s, Z[t], b, C[t], C[t + 1], TC[t + 1], H[t + 1])
 
 
-def lstm_backward_loop_np(G, Gc, Z, C, Ws, dZ, da, dc, tc):
+def lstm_backward_loop_np(G, Gc, Z, C, TC, Ws, dZ, da, dc):
     for k in range(dZ.shape[0] - 1, -1, -1):
-        np.tanh(C[k + 1], out=tc)
-        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], tc, dZ[k])
+        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], TC[k + 1], dZ[k])
         np.matmul(dZ[k], Ws, out=da)
-
-
-# ----------------------------------------------------------------------------- GRU (notes)
-@njit(cache=True)
-def gru_gates_step(s, z, c_prev, rc):
-    """[Γ_u; Γ_r] = σ(z[:, n:3n] + s), s = W_[ur]c c^(t-1); rc = Γ_r * c^(t-1)."""
-    m, n = c_prev.shape
-    for i in range(m):
-        for j in range(n):
-            g_u = sigmoid(z[i, n + j] + s[i, j])
-            g_r = sigmoid(z[i, 2 * n + j] + s[i, n + j])
-            z[i, n + j] = g_u
-            z[i, 2 * n + j] = g_r
-            rc[i, j] = g_r * c_prev[i, j]
-
-
-@njit(cache=True)
-def gru_state_step(s, z, c_prev, c):
-    """ĉ = tanh(z[:, :n] + s), s = W_cc (Γ_r * c^(t-1)); c^(t) = Γ_u ĉ + (1 - Γ_u) c^(t-1)."""
-    m, n = c.shape
-    for i in range(m):
-        for j in range(n):
-            cand = np.tanh(z[i, j] + s[i, j])
-            z[i, j] = cand
-            g_u = z[i, n + j]
-            c[i, j] = g_u * cand + (1.0 - g_u) * c_prev[i, j]
-
-
-@njit(cache=True)
-def gru_backward_step1(g, dmm, dcarry, gates, c_prev, dz):
-    """dc = g + dcarry + dmm; dz_ĉ = dc Γ_u (1-ĉ^2); dz_u = dc (ĉ - c_prev) Γ_u (1-Γ_u);
-    dcarry <- dc (1 - Γ_u) (direct path to c^(t-1))."""
-    m, n = c_prev.shape
-    for i in range(m):
-        for j in range(n):
-            cand = gates[i, j]
-            g_u = gates[i, n + j]
-            dc = g[i, j] + dcarry[i, j] + dmm[i, j]
-            dz[i, j] = dc * g_u * (1.0 - cand * cand)
-            dz[i, n + j] = dc * (cand - c_prev[i, j]) * g_u * (1.0 - g_u)
-            dcarry[i, j] = dc * (1.0 - g_u)
-
-
-@njit(cache=True)
-def gru_backward_step2(drc, gates, c_prev, dcarry, dz):
-    """Through rc = Γ_r * c^(t-1), drc = dz_ĉ W_cc: dz_r = drc c_prev Γ_r (1-Γ_r);
-    dcarry += drc Γ_r."""
-    m, n = c_prev.shape
-    for i in range(m):
-        for j in range(n):
-            g_r = gates[i, 2 * n + j]
-            dz[i, 2 * n + j] = drc[i, j] * c_prev[i, j] * g_r * (1.0 - g_r)
-            dcarry[i, j] += drc[i, j] * g_r
-
-
-def gru_gates_step_np(s, z, c_prev, rc):
-    n = c_prev.shape[1]
-    z[:, n:] += s
-    sigmoid_inplace(z[:, n:])
-    np.multiply(z[:, 2 * n :], c_prev, out=rc)
-
-
-def _gru_combine_np(z, c_prev, c):
-    """c = Γ_u ĉ + (1 - Γ_u) c^(t-1), computed as c^(t-1) + Γ_u (ĉ - c^(t-1))."""
-    n = c.shape[1]
-    np.subtract(z[:, :n], c_prev, out=c)
-    c *= z[:, n : 2 * n]
-    c += c_prev
-
-
-def gru_state_step_np(s, z, c_prev, c):
-    n = c.shape[1]
-    z[:, :n] += s
-    np.tanh(z[:, :n], out=z[:, :n])
-    _gru_combine_np(z, c_prev, c)
-
-
-@njit(cache=True)
-def gru_forward_loop(Z, C, WurT, WccT, s_ur, rc, s_c):
-    for t in range(Z.shape[0]):
-        matmul_into(C[t], WurT, s_ur)
-        gru_gates_step(s_ur, Z[t], C[t], rc)
-        matmul_into(rc, WccT, s_c)
-        gru_state_step(s_c, Z[t], C[t], C[t + 1])
-
-
-@njit(cache=True)
-def gru_backward_loop(G, Z, C, Wur, Wcc, dZ, dmm, dcarry, drc):
-    n = C.shape[2]
-    for k in range(dZ.shape[0] - 1, -1, -1):
-        gru_backward_step1(G[k], dmm, dcarry, Z[k], C[k], dZ[k])
-        matmul_into(dZ[k][:, :n], Wcc, drc)
-        gru_backward_step2(drc, Z[k], C[k], dcarry, dZ[k])
-        matmul_into(dZ[k][:, n:], Wur, dmm)
-
-
-# NumPy twins of the loops: BLAS GEMMs and SIMD exp/tanh, for large problems.
-def gru_forward_loop_np(Z, C, WurT, WccT, s_ur, rc, s_c):
-    for t in range(Z.shape[0]):
-        np.matmul(C[t], WurT, out=s_ur)
-        gru_gates_step_np(s_ur, Z[t], C[t], rc)
-        np.matmul(rc, WccT, out=s_c)
-        gru_state_step_np(s_c, Z[t], C[t], C[t + 1])
-
-
-def gru_backward_loop_np(G, Z, C, Wur, Wcc, dZ, dmm, dcarry, drc):
-    n = C.shape[2]
-    for k in range(dZ.shape[0] - 1, -1, -1):
-        gru_backward_step1(G[k], dmm, dcarry, Z[k], C[k], dZ[k])
-        np.matmul(dZ[k][:, :n], Wcc, out=drc)
-        gru_backward_step2(drc, Z[k], C[k], dcarry, dZ[k])
-        np.matmul(dZ[k][:, n:], Wur, out=dmm)
-
-
-# ----------------------------------------------------------------------------- GRU reset-after
-@njit(cache=True)
-def gru_after_forward_step(s, z, c_prev, c):
-    """s = c^(t-1) @ [W_uc; W_rc; W_cc]^T; z = [W_cx x + b_c, .. u, .. r, b_cc] ->
-    [ĉ, Γ_u, Γ_r, h_c] with h_c = W_cc c^(t-1) + b_cc, ĉ = tanh(z_c + Γ_r h_c)."""
-    m, n = c.shape
-    for i in range(m):
-        for j in range(n):
-            g_u = sigmoid(z[i, n + j] + s[i, j])
-            g_r = sigmoid(z[i, 2 * n + j] + s[i, n + j])
-            h_c = z[i, 3 * n + j] + s[i, 2 * n + j]
-            cand = np.tanh(z[i, j] + g_r * h_c)
-            z[i, j] = cand
-            z[i, n + j] = g_u
-            z[i, 2 * n + j] = g_r
-            z[i, 3 * n + j] = h_c
-            c[i, j] = g_u * cand + (1.0 - g_u) * c_prev[i, j]
-
-
-@njit(cache=True)
-def gru_after_backward_step(g, dmm, dcarry, gates, c_prev, dz):
-    """dc = g + dcarry + dmm; dz_ĉ = dc Γ_u (1-ĉ^2); dz_u as in the GRU;
-    dz_r = dz_ĉ h_c Γ_r (1-Γ_r); dh_c = dz_ĉ Γ_r; dcarry <- dc (1 - Γ_u)."""
-    m, n = c_prev.shape
-    for i in range(m):
-        for j in range(n):
-            cand = gates[i, j]
-            g_u = gates[i, n + j]
-            g_r = gates[i, 2 * n + j]
-            h_c = gates[i, 3 * n + j]
-            dc = g[i, j] + dcarry[i, j] + dmm[i, j]
-            dz_c = dc * g_u * (1.0 - cand * cand)
-            dz[i, j] = dz_c
-            dz[i, n + j] = dc * (cand - c_prev[i, j]) * g_u * (1.0 - g_u)
-            dz[i, 2 * n + j] = dz_c * h_c * g_r * (1.0 - g_r)
-            dz[i, 3 * n + j] = dz_c * g_r
-            dcarry[i, j] = dc * (1.0 - g_u)
-
-
-def gru_after_forward_step_np(s, z, c_prev, c):
-    n = c.shape[1]
-    z[:, n:] += s  # [Γ_u, Γ_r] pre-activations and h_c = W_cc c^(t-1) + b_cc
-    sigmoid_inplace(z[:, n : 3 * n])
-    np.multiply(z[:, 2 * n : 3 * n], z[:, 3 * n :], out=c)  # Γ_r h_c, c as scratch
-    z[:, :n] += c
-    np.tanh(z[:, :n], out=z[:, :n])
-    _gru_combine_np(z, c_prev, c)
-
-
-@njit(cache=True)
-def gru_after_forward_loop(Z, C, WsT, s):
-    for t in range(Z.shape[0]):
-        matmul_into(C[t], WsT, s)
-        gru_after_forward_step(s, Z[t], C[t], C[t + 1])
-
-
-@njit(cache=True)
-def gru_after_backward_loop(G, Z, C, Ws, dZ, dmm, dcarry):
-    n = C.shape[2]
-    for k in range(dZ.shape[0] - 1, -1, -1):
-        gru_after_backward_step(G[k], dmm, dcarry, Z[k], C[k], dZ[k])
-        matmul_into(dZ[k][:, n:], Ws, dmm)
-
-
-# NumPy twins of the loops: BLAS GEMMs and SIMD exp/tanh, for large problems.
-def gru_after_forward_loop_np(Z, C, WsT, s):
-    for t in range(Z.shape[0]):
-        np.matmul(C[t], WsT, out=s)
-        gru_after_forward_step_np(s, Z[t], C[t], C[t + 1])
-
-
-def gru_after_backward_loop_np(G, Z, C, Ws, dZ, dmm, dcarry):
-    n = C.shape[2]
-    for k in range(dZ.shape[0] - 1, -1, -1):
-        gru_after_backward_step(G[k], dmm, dcarry, Z[k], C[k], dZ[k])
-        np.matmul(dZ[k][:, n:], Ws, out=dmm)
