@@ -132,7 +132,7 @@ def rnn_backward_loop_np(G, H, Ws, relu, dZ, da):
 @njit(cache=True)
 def lstm_forward_step(s, z, b, c_prev, c, tc, h):
     """z + b + s = [ĉ; Γ_u; Γ_f; Γ_o] pre-activations -> activations (in z), c^(t),
-    tc = tanh(c^(t)) (kept for backward) and a^(t) = Γ_o tc."""
+    tc = tanh(c^(t)) (scratch) and a^(t) = Γ_o tc."""
     m, n = c.shape
     for i in range(m):
         for j in range(n):
@@ -210,28 +210,35 @@ def lstm_forward_step_np(s, z, b, c_prev, c, tc, h):
 
 
 @njit(cache=True)
-def lstm_forward_loop(Z, H, C, TC, WsT, b, s):
+def lstm_forward_loop(Z, H, C, tc, WsT, b, s):
     for t in range(Z.shape[0]):
         matmul_into(H[t], WsT, s)
-        lstm_forward_step(s, Z[t], b, C[t], C[t + 1], TC[t + 1], H[t + 1])
+        lstm_forward_step(s, Z[t], b, C[t], C[t + 1], tc, H[t + 1])
 
 
 @njit(cache=True)
-def lstm_backward_loop(G, Gc, Z, C, TC, Ws, dZ, da, dc):
+def lstm_backward_loop(G, Gc, Z, C, Ws, dZ, da, dc, tc):
+    """tanh c^(t) is recomputed per step into the scratch tc (storing it for every step would
+    cost T m n more memory for < 1% of the time)."""
     for k in range(dZ.shape[0] - 1, -1, -1):
-        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], TC[k + 1], dZ[k])
+        c = C[k + 1]
+        for i in range(c.shape[0]):
+            for j in range(c.shape[1]):
+                tc[i, j] = np.tanh(c[i, j])
+        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], tc, dZ[k])
         matmul_into(dZ[k], Ws, da)
 
 
 # NumPy twins of the loops: BLAS GEMMs and SIMD exp/tanh, for large problems.
-def lstm_forward_loop_np(Z, H, C, TC, WsT, b, s):
+def lstm_forward_loop_np(Z, H, C, tc, WsT, b, s):
     with np.errstate(over="ignore"):
         for t in range(Z.shape[0]):
             np.matmul(H[t], WsT, out=s)
-            lstm_forward_step_np(s, Z[t], b, C[t], C[t + 1], TC[t + 1], H[t + 1])
+            lstm_forward_step_np(s, Z[t], b, C[t], C[t + 1], tc, H[t + 1])
 
 
-def lstm_backward_loop_np(G, Gc, Z, C, TC, Ws, dZ, da, dc):
+def lstm_backward_loop_np(G, Gc, Z, C, Ws, dZ, da, dc, tc):
     for k in range(dZ.shape[0] - 1, -1, -1):
-        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], TC[k + 1], dZ[k])
+        np.tanh(C[k + 1], out=tc)
+        lstm_backward_step(G[k], Gc[k], da, dc, Z[k], C[k], tc, dZ[k])
         np.matmul(dZ[k], Ws, out=da)

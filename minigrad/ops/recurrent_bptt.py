@@ -16,7 +16,7 @@ How it is fast:
   which the forward keeps side by side (``_state_input_buffer``, ``_weight_grad``: ~1.5x
   faster than one GEMM for ``dW_s`` and one for ``dW_x``), accumulated as ``dW^T`` so that
   the GEMM's output is added without a transpose. (For the small RNN GEMMs it does not pay.)
-Stored for backward: gate activations, ``c`` (LSTM: and ``tanh c``) and the outputs (LSTM:
+Stored for backward: gate activations, ``c`` and the outputs (LSTM:
 with the inputs beside them); nothing else per step.
 
 Inputs ``x``: floats ``(n_x, m, T_x)``, or integer token ids ``(m, T_x)`` standing for one-hot
@@ -179,7 +179,7 @@ def rnn_backward(cache, G, need_dx: bool = True):
 
 
 def lstm_forward(x, ids, a0, c0, W, b):
-    """W, b stacked [c; u; f; o]. Cache keeps the gate activations Z, C, TC = tanh(C) and HX
+    """W, b stacked [c; u; f; o]. Cache keeps the gate activations Z, C and HX
     (H and x). The bias is added inside the step kernels: (W_x x^(t) + b) + W_s a^(t-1), as
     for the other cells."""
     n = a0.shape[0]
@@ -187,29 +187,29 @@ def lstm_forward(x, ids, a0, c0, W, b):
     HX = _state_input_buffer(x, n, T, m, W.dtype)
     Z = _project_inputs(HX[:T, :, n:], ids, W[:, n:], None, T, m, 4 * n, W.dtype)  # b: steps
     H = HX[:, :, :n]
-    C, TC = (np.empty((T + 1, m, n), dtype=W.dtype) for _ in range(2))
+    C = np.empty((T + 1, m, n), dtype=W.dtype)
     H[0], C[0] = a0.T, c0.T
-    np.tanh(C[0], out=TC[0])
     WsT = np.ascontiguousarray(W[:, :n].T)
     s = np.empty((m, 4 * n), dtype=W.dtype)
-    _loop("lstm_forward_loop", m, n)(Z, H, C, TC, WsT, np.ascontiguousarray(b[:, 0]), s)
-    return H, (x, ids, W, Z, C, HX, TC)
+    tc = np.empty((m, n), dtype=W.dtype)  # tanh c^(t), one step at a time
+    _loop("lstm_forward_loop", m, n)(Z, H, C, tc, WsT, np.ascontiguousarray(b[:, 0]), s)
+    return H, (x, ids, W, Z, C, HX)
 
 
 def lstm_backward(cache, G, Gc=None, need_dx: bool = True):
     """G, Gc (T, m, n): dJ/da^(t), dJ/dc^(t) (Gc None: zero). Returns dx, da0, dc0, dW, db."""
-    x, ids, W, Z, C, HX, TC = cache
+    x, ids, W, Z, C, HX = cache
     T, m, n = G.shape
     Ws = np.ascontiguousarray(W[:, :n])
     dW, db, dx, chunks, dZ_buf = _grad_buffers(x, W, T, m, 4 * n, need_dx, transposed=True)
     tmp = np.empty_like(dW.T)
     zero_gc = _readonly(np.zeros((len(dZ_buf), m, n), dtype=W.dtype))
-    da, dc = (np.zeros((m, n), dtype=W.dtype) for _ in range(2))
+    da, dc, tc = (np.zeros((m, n), dtype=W.dtype) for _ in range(3))  # tc: tanh c^(t) scratch
     loop = _loop("lstm_backward_loop", m, n)
     for t0, t1 in chunks:
         dZ = dZ_buf[: t1 - t0]
         Gc_k = zero_gc[: t1 - t0] if Gc is None else _steps(Gc, t0, t1)
-        loop(_steps(G, t0, t1), Gc_k, Z[t0:t1], C[t0 : t1 + 1], TC[t0 : t1 + 1], Ws, dZ, da, dc)
+        loop(_steps(G, t0, t1), Gc_k, Z[t0:t1], C[t0 : t1 + 1], Ws, dZ, da, dc, tc)
         dZ2 = dZ.reshape(-1, 4 * n)
         _weight_grad(dZ2, HX, ids, t0, t1, W, dW, tmp)
         db[:, 0] += dZ2.sum(axis=0)
