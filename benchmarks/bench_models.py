@@ -6,7 +6,9 @@ One *training step* is: clear gradients, forward over all T_x steps, the loss, a
 backpropagation through time to every parameter (no optimizer update). Two sizes:
 
 * ``batch``  m=32, n_x=64, n_a=128, n_y=64, T_x=50; sigmoid output + the notes' binary
-  cross-entropy J (summed over units and steps, divided by m); dense N(0, 1) inputs.
+  cross-entropy J (summed over units and steps, divided by m); dense N(0, 1) inputs. minigrad,
+  PyTorch and JAX compute it from the logits in one op (``binary_cross_entropy_with_logits``,
+  ``softplus(z) - y z``), as the hand-written reference does with its ``ŷ - y`` gradient.
 * ``course`` m=1, n_x=27, n_a=50, n_y=27, T_x=25; linear output + ``cross_entropy`` (softmax
   inside); one-hot characters (a token-id row runs the same model on integer ids).
 
@@ -100,8 +102,8 @@ def _mg_loss(p: Problem) -> Callable[[object], object]:
     import minigrad as mg
 
     y = p.y
-    if p.loss == "bce":
-        return lambda y_hat: mg.binary_cross_entropy(y_hat, y)
+    if p.loss == "bce":  # from the logits, as the PyTorch and JAX candidates do
+        return lambda logits: mg.binary_cross_entropy_with_logits(logits, y)
     return lambda logits: mg.cross_entropy(logits, y)
 
 
@@ -111,7 +113,7 @@ def minigrad_model(p: Problem, kind: str, fused: bool = False, token_ids: bool =
     import models
 
     cls = getattr(models, kind)
-    kwargs = {"output": "sigmoid" if p.loss == "bce" else "linear", "seed": 0}
+    kwargs = {"output": "linear", "seed": 0}  # the loss applies the sigmoid / softmax
     try:
         model = cls(p.n_x, p.n_a, p.n_y, fused=True, **kwargs) if fused else \
             cls(p.n_x, p.n_a, p.n_y, **kwargs)
@@ -155,7 +157,7 @@ def user_written_lstm(p: Problem) -> Callable[[], float]:
             a = gamma_o * mg.tanh(c)
             outs.append(P["W_y"] @ a + P["b_y"])
         z = mg.stack(outs, axis=2)                                      # (n_y, m, T_x)
-        J = loss(mg.sigmoid(z) if p.loss == "bce" else z)
+        J = loss(z)
         J.backward()
         return J.item()
 

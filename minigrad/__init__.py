@@ -15,6 +15,7 @@ from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .ops import (
     binary_cross_entropy,
+    binary_cross_entropy_with_logits,
     concat,
     cross_entropy,
     exp,
@@ -46,6 +47,7 @@ __all__ = [
     "Tensor",
     "assert_gradcheck",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "concat",
     "cross_entropy",
     "detect_anomaly",

@@ -21,13 +21,19 @@ from .elementwise import (
     where,
 )
 from .linalg import MatMul, matmul
-from .losses import binary_cross_entropy, cross_entropy, mse
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    mse,
+)
 from .reductions import mean, sum
 from .shape import concat, getitem, reshape, split, stack, transpose
 
 __all__ = [
     "Add", "Div", "MatMul", "Mul", "Sub",
-    "add", "binary_cross_entropy", "concat", "cross_entropy", "div", "exp", "getitem",
+    "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "concat", "cross_entropy",
+    "div", "exp", "getitem",
     "log", "log_softmax", "matmul", "maximum", "mean", "mse", "mul", "neg", "power", "relu",
     "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",
 ]

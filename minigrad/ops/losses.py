@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..function import Function
 from ..tensor import Tensor
 from .activations import log_softmax
 from .reductions import mean as _mean
 from .reductions import sum as _sum
 
-__all__ = ["binary_cross_entropy", "cross_entropy", "mse"]
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse"]
 
 REDUCTIONS = ("notes", "sum", "mean")
 
@@ -111,6 +112,54 @@ def binary_cross_entropy(y_hat: Any, y: Any, reduction: str = "notes") -> Tensor
     y_hat = y_hat if isinstance(y_hat, Tensor) else Tensor(y_hat)
     _check_same_shape("binary_cross_entropy", y_hat, y)
     return _reduce(BinaryCrossEntropy.apply(y_hat, y), reduction, "binary_cross_entropy")
+
+
+class BCEWithLogits(Function):
+    """L = −y log σ(z) − (1 − y) log(1 − σ(z)) = softplus(z) − y z, element-wise.
+
+    Evaluated as max(z, 0) − y z + log(1 + e^−|z|) (never overflows; complex z: the same
+    analytic function on both branches, chosen by Re z). ∂L/∂z = σ(z) − y;  ∂L/∂y = −z.
+    """
+
+    name = "bce_logits"
+
+    @staticmethod
+    def forward(ctx: Any, z: np.ndarray, y: np.ndarray, *, target_grad: bool = False
+                ) -> np.ndarray:
+        s = kernels.sigmoid(z)
+        ctx.save_for_backward(s, y, z) if target_grad else ctx.save_for_backward(s, y)
+        if z.dtype.kind == "c":
+            pos = z.real >= 0
+            with np.errstate(over="ignore"):
+                soft = np.where(pos, z + np.log1p(np.exp(np.where(pos, -z, 0))),
+                                np.log1p(np.exp(np.where(pos, 0, z))))
+            return soft - y * z
+        with np.errstate(under="ignore"):
+            soft = np.log1p(np.exp(-np.abs(z)))
+        soft += np.maximum(z, 0)
+        soft -= y * z
+        return soft
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        s, y = ctx.saved_tensors[:2]
+        g_z = g * (s - y)
+        if not ctx.needs_grad(1):  # the usual case: targets are constants
+            return g_z, None
+        return g_z, -g * ctx.saved_tensors[2]
+
+
+def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: str = "notes") -> Tensor:
+    """`binary_cross_entropy(sigmoid(z), y)` in one op, from the logits z = W_y a + b_y.
+
+    Same value and reduction rule; the gradient is simply σ(z) − y (as in the notes' output
+    layer), with no division by ŷ(1 − ŷ) and no overflow for large |z|.
+    """
+    z = z if isinstance(z, Tensor) else Tensor(z)
+    _check_same_shape("binary_cross_entropy_with_logits", z, y)
+    target_grad = isinstance(y, Tensor) and y.requires_grad
+    loss = BCEWithLogits.apply(z, y, target_grad=target_grad)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 def cross_entropy(logits: Any, y: Any, reduction: str = "notes") -> Tensor:

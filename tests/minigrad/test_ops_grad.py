@@ -378,6 +378,35 @@ def test_binary_cross_entropy(reduction, shape, data):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @settings(max_examples=15)
 @given(shape=LOSS_SHAPES, data=st.data())
+def test_binary_cross_entropy_with_logits(reduction, shape, data):
+    z = data.draw(S.arrays(shape, -4.0, 4.0), label="z")
+    y_soft = data.draw(S.arrays(shape, 0.0, 1.0), label="y_soft")
+    check_grad(lambda p: mg.binary_cross_entropy_with_logits(p, y_soft, reduction=reduction), z)
+    check_grad(lambda p, y: mg.binary_cross_entropy_with_logits(p, y, reduction=reduction), z,
+               y_soft)
+
+
+def test_bce_with_logits_is_bce_of_sigmoid_and_stays_finite():
+    rng = np.random.default_rng(5)
+    z, y = rng.normal(size=(3, 4, 5)) * 3, rng.uniform(0, 1, (3, 4, 5))
+    zt, zt2 = Tensor(z, requires_grad=True), Tensor(z, requires_grad=True)
+    J = mg.binary_cross_entropy_with_logits(zt, y)
+    J2 = mg.binary_cross_entropy(mg.sigmoid(zt2), y)
+    assert J.item() == pytest.approx(J2.item(), rel=1e-13)
+    J.backward()
+    J2.backward()
+    np.testing.assert_allclose(zt.grad, zt2.grad, rtol=1e-11, atol=1e-15)
+    far = Tensor(np.array([[-800.0, 800.0]]), requires_grad=True)   # σ = 0 and 1 exactly
+    J = mg.binary_cross_entropy_with_logits(far, np.array([[1.0, 0.0]]), reduction="sum")
+    J.backward()
+    assert J.item() == pytest.approx(1600.0) and np.array_equal(far.grad, [[-1.0, 1.0]])
+    assert mg.gradcheck(lambda p: mg.binary_cross_entropy_with_logits(p, y), [Tensor(z)],
+                        mode="complex").passed
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@settings(max_examples=15)
+@given(shape=LOSS_SHAPES, data=st.data())
 def test_cross_entropy(reduction, shape, data):
     logits = data.draw(S.arrays(shape, -3.0, 3.0), label="logits")
     classes = data.draw(hnp.arrays(np.int64, shape[1:], elements=st.integers(0, shape[0] - 1)))
