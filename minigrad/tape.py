@@ -312,12 +312,13 @@ def run_backward(
         results = [None] * len(wanted)
 
     anomaly = STATE.anomaly
-    # seq -> [record, gradient so far (a list of per-output slots for multi-output records)]
-    pending: dict[int, list[Any]] = {root_rec.seq: [root_rec, _seed_slot(root, seed)]}
+    # seq -> [record, gradient so far (a list of per-output slots for multi-output records),
+    #         whether that gradient is an array this loop allocated (then it may add in place)]
+    pending: dict[int, list[Any]] = {root_rec.seq: [root_rec, _seed_slot(root, seed), False]}
     heap = [-root_rec.seq]
     dropped = False  # did some backward return None for an input on the tape?
     while heap:
-        rec, g = pending.pop(-heappop(heap))
+        rec, g, _ = pending.pop(-heappop(heap))
         if rec.released:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time: the saved arrays of "
@@ -368,9 +369,14 @@ def run_backward(
                     slots: list[Any] = [None] * parent.n_out
                     slots[j] = gi
                     gi = slots
-                pending[parent.seq] = [parent, gi]
+                pending[parent.seq] = [parent, gi, False]
             elif parent.n_out == 1:
-                entry[1] = entry[1] + gi
+                acc = entry[1]
+                if entry[2] and acc.dtype == gi.dtype:  # a sum we made earlier: add in place
+                    acc += gi
+                else:  # gi may be another op's array (or shared, as add's (g, g)): new array
+                    acc = acc + gi
+                    entry[1], entry[2] = acc, type(acc) is np.ndarray  # (0-d: a NumPy scalar)
             else:
                 slots = entry[1]
                 slots[j] = gi if slots[j] is None else slots[j] + gi

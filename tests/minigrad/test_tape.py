@@ -154,6 +154,19 @@ def test_the_tape_does_not_keep_intermediates_nobody_saved():
     assert "#0" in str(mg.show_tape(y, print_it=False))  # the tape still reads in full
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_fan_out_to_many_consumers_sums_every_contribution(shape):
+    x0 = np.full(shape, 2.0) if shape else np.float64(2.0)
+    x = Tensor(np.array(x0), requires_grad=True)
+    h = x * 1.0                                  # an op output read by five later ops
+    s = h + h                                    # add hands the same g to both of its inputs
+    y = (s + h * h + h * 3.0 + mg.tanh(h)).sum()
+    y.backward()
+    want = 2 + 2 * x0 + 3 + (1 - np.tanh(x0) ** 2)
+    np.testing.assert_allclose(x.grad, want, rtol=1e-14)
+    assert np.shape(x.grad) == shape
+
+
 # --------------------------------------------------------------------------- no_grad, detach
 
 
