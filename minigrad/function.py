@@ -130,8 +130,9 @@ def _multi_output(
 
     Their backward receives one gradient per output (zeros for outputs nobody used).
     """
-    arrays = tuple(np.asarray(o) for o in outs)
-    arrays = tuple(o.view() if any(o is a for a in inputs) else o for o in arrays)
+    given = {id(a) for a in inputs}  # an output that is an input array itself gets a view
+    arrays = [np.asarray(o) for o in outs]
+    arrays = [o.view() if id(o) in given else o for o in arrays]
     ctx.inputs = sources
     if STATE.anomaly:
         note_source(ctx)
@@ -147,4 +148,5 @@ def _multi_output(
     ctx.n_out = len(arrays)  # a 1-tuple makes an ordinary one-output record
     ctx.out_shape = tuple(o.shape for o in arrays) if ctx.n_out != 1 else arrays[0].shape
     ctx.seq = next(_counter)
-    return tuple(Tensor._make(o, True, ctx, i) for i, o in enumerate(arrays))
+    make = Tensor._make
+    return tuple([make(o, True, ctx, i) for i, o in enumerate(arrays)])

@@ -54,6 +54,8 @@ class GetItem(Function):
 
     Integer-array indices may repeat an element (e.g. gathering the columns of `W` picked by
     token ids): the scatter then adds (`np.add.at`), so repeated columns get the sum.
+    A slice that is not contiguous in memory (the state columns `W[:, :n_a]`) is copied: later
+    products with it run twice as fast, and tape results are read-only, so nobody can tell.
     """
 
     name = "index"
@@ -61,7 +63,10 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, index: Any) -> np.ndarray:
         ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
-        return x[index]
+        out = x[index]
+        if type(out) is np.ndarray and not out.flags.c_contiguous:
+            out = out.copy()
+        return out
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
