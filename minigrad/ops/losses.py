@@ -17,7 +17,7 @@ import numpy as np
 from .. import kernels
 from ..function import Function
 from ..tensor import Tensor
-from .activations import log_softmax
+from .activations import _shift, log_softmax
 from .reductions import mean as _mean
 from .reductions import sum as _sum
 
@@ -162,13 +162,43 @@ def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: str = "notes") -
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+class SoftmaxCrossEntropy(Function):
+    """J = c Σ −y log softmax(z), softmax over axis 0, summed over every element, in one record;
+    c = 1/m ("notes"), 1 ("sum") or 1/size ("mean").  ∂J/∂z = c (softmax(z) Σ_units y − y)
+    (= c (softmax(z) − y) for one-hot y). Targets are constants here."""
+
+    name = "cross_entropy"
+
+    @staticmethod
+    def forward(ctx: Any, z: np.ndarray, y: np.ndarray, *, scale: float) -> np.ndarray:
+        zs = z - _shift(z, 0)
+        e = np.exp(zs)
+        total = e.sum(axis=0, keepdims=True)
+        ctx.save_for_backward(e / total, y)
+        ctx.scale = scale
+        return np.asarray(-(y * (zs - np.log(total))).sum() * scale)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        s, y = ctx.saved_tensors
+        return (s * y.sum(axis=0, keepdims=True) - y) * (g * ctx.scale), None
+
+
 def cross_entropy(logits: Any, y: Any, reduction: str = "notes") -> Tensor:
     """L = −Σ_k y_k log softmax(z)_k, softmax over axis 0 (the n_y units); y one-hot.
 
     Same reduction rule as `binary_cross_entropy` (default: Σ over t, mean over the batch axis).
+    With a reduction and constant targets it is one op (gradient c (softmax(z) − y)); with
+    reduction="none" or targets that require grad, it is composed from log_softmax.
     """
     logits = logits if isinstance(logits, Tensor) else Tensor(logits)
     _check_same_shape("cross_entropy", logits, y)
+    constant_y = not (isinstance(y, Tensor) and y.requires_grad)
+    if constant_y and reduction in REDUCTIONS:
+        size, shape = logits.size, logits.shape
+        m = shape[1] if len(shape) >= 2 else 1
+        scale = {"notes": 1.0 / m, "sum": 1.0, "mean": 1.0 / max(size, 1)}[reduction]
+        return SoftmaxCrossEntropy.apply(logits, y, scale=scale)
     per_unit = -(log_softmax(logits, axis=0) * y)
     return _reduce(per_unit, reduction, "cross_entropy")
 

@@ -415,6 +415,27 @@ def test_cross_entropy(reduction, shape, data):
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_one_op_equals_the_composed_form(reduction):
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(5, 3, 4)) * 4
+    y = rng.dirichlet(np.ones(5), size=(3, 4)).transpose(2, 0, 1)   # soft targets, Σ_units = 1
+    zt, zt2 = Tensor(z, requires_grad=True), Tensor(z, requires_grad=True)
+    yt = Tensor(y, requires_grad=True)                                  # forces the composed form
+    J = mg.cross_entropy(zt, y, reduction=reduction)
+    J2 = mg.cross_entropy(zt2, yt, reduction=reduction)
+    assert mg.show_tape(J, print_it=False)[-1].name == "cross_entropy"
+    assert J.item() == pytest.approx(J2.item(), rel=1e-13)
+    J.backward()
+    J2.backward()
+    np.testing.assert_allclose(zt.grad, zt2.grad, rtol=1e-12, atol=1e-16)
+    scale = {"notes": 1 / 3, "sum": 1.0, "mean": 1 / z.size}[reduction]
+    lsm = z - z.max(axis=0) - np.log(np.exp(z - z.max(axis=0)).sum(axis=0))
+    np.testing.assert_allclose(yt.grad, -lsm * scale, rtol=1e-12)
+    zc = Tensor(z, requires_grad=True)
+    assert mg.gradcheck(lambda: mg.cross_entropy(zc, y, reduction=reduction), zc, mode="complex")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 @settings(max_examples=15)
 @given(shape=LOSS_SHAPES, data=st.data())
 def test_mse(reduction, shape, data):
