@@ -320,11 +320,10 @@ def _check(cell: str, x: np.ndarray, arrays) -> None:
                          f"{param_names[0]} {W0.shape}) or integer ids (m, T_x); got {x.shape}")
     else:
         m = x.shape[1]
-    expected = dict.fromkeys(state_names, (n, m))
-    expected.update({k: (n, n + n_x) if k[0] == "W" else (n, 1) for k in param_names})
+    shapes = {"a": (n, m), "c": (n, m), "W": (n, n + n_x), "b": (n, 1)}  # by first letter
     for k, a in zip((*state_names, *param_names), arrays, strict=True):
-        if a.shape != expected[k]:
-            raise ValueError(f"{op}: {k} must be {expected[k]} (n_a = {n}, n_x = {n_x}, "
+        if a.shape != shapes[k[0]]:
+            raise ValueError(f"{op}: {k} must be {shapes[k[0]]} (n_a = {n}, n_x = {n_x}, "
                              f"m = {m}); got {a.shape}")
 
 
@@ -390,7 +389,7 @@ def backward_arrays(cache, grad, grad_c=None, need_dx: bool = True) -> list:
     for i, k in enumerate(stack):
         d["W_" + k], d["b_" + k] = dW[i * n : (i + 1) * n], db[i * n : (i + 1) * n]
     out = [] if dx is None else [dx]
-    return out + d_states + [np.ascontiguousarray(d[k]) for k in param_names]
+    return out + d_states + [d[k] for k in param_names]  # views: the engine copies them
 
 
 # ----------------------------------------------------------------------------- tape API
