@@ -121,15 +121,22 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
-        ctx.axis, ctx.dtype = axis, x.dtype
-        places = _places([hi - lo for lo, hi in zip(bounds[:-1], bounds[1:])], axis)
-        return tuple(x[place] for place in places)
+        ctx.axis, ctx.dtype, ctx.shape = axis, x.dtype, x.shape
+        head = (slice(None),) * axis
+        ctx.places = [head + (slice(lo, hi),) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        # np.split semantics: indices that go backwards give empty or overlapping pieces
+        ctx.tiles = all(lo <= hi for lo, hi in zip(bounds[:-1], bounds[1:]))
+        return tuple(x[place] for place in ctx.places)
 
     @staticmethod
     def backward(ctx: Any, *grads: np.ndarray) -> tuple:
-        # The pieces tile x, and the engine passes zeros for pieces nobody used: concatenate.
-        g = np.concatenate(grads, axis=ctx.axis)
-        return (g.astype(np.result_type(ctx.dtype, g.dtype), copy=False),)
+        dtype = np.result_type(ctx.dtype, *grads)
+        if ctx.tiles:  # the pieces tile x (the engine passes zeros for unused ones): join them
+            return (np.concatenate(grads, axis=ctx.axis).astype(dtype, copy=False),)
+        out = np.zeros(ctx.shape, dtype=dtype)
+        for place, g in zip(ctx.places, grads):
+            out[place] += g
+        return (out,)
 
 
 class Stack(Function):

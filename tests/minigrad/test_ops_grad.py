@@ -357,6 +357,14 @@ def test_split(data):
     check_grad(f, x)
 
 
+def test_split_with_indices_that_go_backwards_like_np_split():
+    x = Tensor(np.arange(5.0), requires_grad=True)
+    pieces = mg.split(x, [3, 1])         # np.split: x[0:3], x[3:1] (empty), x[1:5]
+    assert [p.shape for p in pieces] == [(3,), (0,), (4,)]
+    ((pieces[0] * 1.0).sum() + (pieces[2] * 2.0).sum()).backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 3.0, 3.0, 2.0, 2.0])
+
+
 # ------------------------------------------------------------------------------- losses
 
 REDUCTIONS = ["notes", "sum", "mean"]
