@@ -325,13 +325,14 @@ def run_backward(
                 f"'{rec.name}' were freed by the first backward. Pass retain_graph=True to the "
                 "first backward() (or to minigrad.grad) if you need to backpropagate twice."
             )
-        if rec.n_out != 1:  # several outputs: g is a list, None where an output got nothing
+        multi = rec.n_out != 1
+        if multi:  # several outputs: g is a list, None where an output got nothing
             g = [np.zeros(s, dtype=seed.dtype) if gj is None else gj
                  for gj, s in zip(g, rec.out_shape)]
-        if wanted is not None and id(rec) in want_nodes:
+        if want_nodes and id(rec) in want_nodes:
             for i, j in want_nodes[id(rec)]:
-                results[i] = g[j] if rec.n_out != 1 else g
-        in_grads = rec.fn.backward(rec, *g) if rec.n_out != 1 else rec.fn.backward(rec, g)
+                results[i] = g[j] if multi else g
+        in_grads = rec.fn.backward(rec, *g) if multi else rec.fn.backward(rec, g)
         if type(in_grads) is not tuple:
             in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
         if len(in_grads) != len(rec.inputs):
@@ -362,14 +363,15 @@ def run_backward(
                     for i in want_leaves[id(src)]:
                         results[i] = gi if results[i] is None else results[i] + gi
                 continue
-            entry = pending.get(parent.seq)
+            seq = parent.seq
+            entry = pending.get(seq)
             if entry is None:
-                heappush(heap, -parent.seq)
+                heappush(heap, -seq)
                 if parent.n_out != 1:
                     slots: list[Any] = [None] * parent.n_out
                     slots[j] = gi
                     gi = slots
-                pending[parent.seq] = [parent, gi, False]
+                pending[seq] = [parent, gi, False]
             elif parent.n_out == 1:
                 acc = entry[1]
                 if entry[2] and acc.dtype == gi.dtype:  # a sum we made earlier: add in place
