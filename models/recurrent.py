@@ -10,7 +10,8 @@ How the loop evaluates ``W [a⟨t-1⟩; x⟨t⟩] + b``. By the notes' block-mat
     W [a; x] = [W_a· | W_x·] [a; x] = W_a· a + W_x· x,
 
 where ``W_a· = W[:, :n_a]`` (state columns) and ``W_x· = W[:, n_a:]`` (input columns). The input
-half does not depend on the recurrence, so it is computed for all T_x steps at once, bias included
+half does not depend on the recurrence, so it is computed for all T_x steps at once (in chunks
+of ``PROJECT_ELEMS`` per gate on long sequences, so that used projections are freed), bias included
 (one matmul on ``(n_x, T_x·m)``, or for token ids one column gather ``W[:, n_a + ids]``, which is
 the product with one-hot columns without building them); the cell receives it as ``px.<gate>``
 and only multiplies the state half ``w.W_<gate><state> @ a⟨t-1⟩`` inside the loop. The output
@@ -20,6 +21,7 @@ layer likewise runs once on all the stacked a⟨t⟩ ``(n_a, T_x·m)``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, ClassVar, NamedTuple
 
@@ -28,10 +30,11 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._io import atomic_savez, load_npz
+from ._io import atomic_savez
+from .model_file import FORMAT, build_model, read_model_file
 
 OUTPUTS = ("sigmoid", "softmax", "linear")
-FORMAT = "minigrad.models/1"
+PROJECT_ELEMS = 1 << 18  # elements per gate of the input projection done at once (2 MiB float64)
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
@@ -243,18 +246,27 @@ class RecurrentModel:
             setattr(w, block.name, block)
         return w
 
-    def _project_inputs(self, seq: _Sequence) -> list[SimpleNamespace]:
-        """Per step t, ``px.<g> = W_g[:, n_a:] x⟨t⟩ + b_g`` (n_a, m), computed for all t at once."""
-        n_a, T = self.n_a, seq.T
-        steps: dict[str, list[Tensor]] = {}
-        for g in self.gates:
-            W, b = self._params[f"W_{g}"], self._params[f"b_{g}"]
-            if seq.ids is not None:
-                z = W[:, n_a + seq.ids] + b         # W_x· one_hot(ids) = columns n_a + ids of W
-            else:
-                z = W[:, n_a:] @ seq.dense + b
-            steps[g] = _split_steps(z, T)
-        return [SimpleNamespace(**{g: steps[g][t] for g in self.gates}) for t in range(T)]
+    def _project_inputs(self, seq: _Sequence) -> Iterator[SimpleNamespace]:
+        """Per step t, ``px.<g> = W_g[:, n_a:] x⟨t⟩ + b_g`` (n_a, m), computed for all t at once
+        — or for chunks of ``PROJECT_ELEMS // (n_a m)`` steps on long sequences, so that a
+        chunk's projections are freed once the loop has used them."""
+        n_a, T, m = self.n_a, seq.T, seq.m
+        chunk = max(1, PROJECT_ELEMS // (n_a * m))
+        for t0 in range(0, T, chunk):
+            t1 = min(t0 + chunk, T)
+            cols = slice(t0 * m, t1 * m)
+            if seq.ids is None:
+                x = seq.dense if t1 - t0 == T else seq.dense[:, cols]
+            steps: dict[str, list[Tensor]] = {}
+            for g in self.gates:
+                W, b = self._params[f"W_{g}"], self._params[f"b_{g}"]
+                if seq.ids is not None:     # W_x· one_hot(ids) = columns n_a + ids of W
+                    z = W[:, n_a + seq.ids[cols]] + b
+                else:
+                    z = W[:, n_a:] @ x + b
+                steps[g] = _split_steps(z, t1 - t0)
+            for t in range(t1 - t0):
+                yield SimpleNamespace(**{g: steps[g][t] for g in self.gates})
 
     def _output_layer(self, a_all: Tensor, m: int, T: int) -> Tensor:
         """ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y) for all t in one matmul on a_all = [a⟨1⟩ … a⟨T_x⟩]
@@ -342,12 +354,12 @@ class RecurrentModel:
     @classmethod
     def load(cls, path: str | os.PathLike) -> RecurrentModel:
         """Rebuild a model saved by ``save``; ValueError on a malformed or mismatched file."""
-        kind, config, params = read_model_file(path)
+        kind, config, params = read_model_file(path, _REGISTRY)
         if cls is not RecurrentModel and kind != cls.kind:
             raise ValueError(f"{os.fspath(path)} holds a {kind}, not a {cls.kind}; "
                              f"use {kind}.load or models.load")
         model_cls = cls if cls is not RecurrentModel else _REGISTRY[kind]
-        return _build(model_cls, path, config, params)
+        return build_model(model_cls, path, config, params)
 
 
 _REGISTRY: dict[str, type[RecurrentModel]] = {}
@@ -357,53 +369,6 @@ def register(cls: type[RecurrentModel]) -> type[RecurrentModel]:
     """Class decorator: make ``cls`` loadable by ``models.load``."""
     _REGISTRY[cls.kind] = cls
     return cls
-
-
-def read_model_file(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
-    """Read a model file into (class name, config, parameters); ValueError if unreadable."""
-    where = os.fspath(path)
-    entries = load_npz(where, "minigrad model file")
-    fmt = entries.pop("format", None)
-    if fmt is None or fmt.shape != () or str(fmt) != FORMAT:
-        raise ValueError(f"{where}: not a minigrad model file (format entry {fmt!r}, "
-                         f"expected {FORMAT!r})")
-    kind = entries.pop("class", None)
-    if kind is None or kind.shape != () or str(kind) not in _REGISTRY:
-        raise ValueError(f"{where}: unknown model class {kind!r}; expected one of "
-                         f"{sorted(_REGISTRY)}")
-    config, params = {}, {}
-    for key, value in entries.items():
-        group, _, name = key.partition(".")
-        if group == "config" and value.shape == ():
-            config[name] = value.item()
-        elif group == "param":
-            params[name] = value
-        else:
-            raise ValueError(f"{where}: unexpected entry {key!r} (shape {value.shape})")
-    return str(kind), config, params
-
-
-def _build(cls: type[RecurrentModel], path: Any, config: dict[str, Any],
-           params: dict[str, np.ndarray]) -> RecurrentModel:
-    where = os.fspath(path)
-    try:
-        model = cls(**config)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad {cls.kind} hyper-parameters {config}: {exc}") from exc
-    shapes = model.parameter_shapes()
-    missing, extra = set(shapes) - set(params), set(params) - set(shapes)
-    if missing or extra:
-        raise ValueError(f"{where}: {model!r} needs parameters {list(shapes)}; the file lacks "
-                         f"{sorted(missing)} and has unexpected {sorted(extra)}")
-    for name, shape in shapes.items():
-        got = params[name]
-        if got.shape != shape:
-            raise ValueError(f"{where}: {name} must be {shape} for {model!r}; got {got.shape}")
-        if got.dtype != model.dtype:
-            raise ValueError(f"{where}: {name} has dtype {got.dtype}; the config says "
-                             f"{model.dtype.name}")
-    model.load_state_dict(params)
-    return model
 
 
 def load(path: str | os.PathLike) -> RecurrentModel:
