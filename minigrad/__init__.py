@@ -13,6 +13,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 from . import optim
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
+from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad
 from .ops import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -35,7 +36,7 @@ from .ops import (
     where,
 )
 from .show import show_tape
-from .tape import AnomalyError, detect_anomaly, grad, is_grad_enabled, no_grad
+from .tape import grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"

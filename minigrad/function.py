@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .tape import STATE, Output, Record, _counter, check_finite, note_source
+from .modes import STATE, check_finite, note_source
+from .tape import Output, Record, _counter
 from .tensor import Tensor, as_tensor
 
 __all__ = ["Function"]

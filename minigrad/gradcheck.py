@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 
 from .gradcheck_report import GradcheckReport, InputCheck, relative_error
+from .modes import no_grad
 from .tape import grad as _grad
-from .tape import no_grad
 from .tensor import Tensor
 
 __all__ = ["DEFAULTS", "ComplexStepError", "GradcheckReport", "assert_gradcheck",

@@ -1,0 +1,103 @@
+"""The tape's process-wide switches: grad mode (`no_grad`) and anomaly mode (`detect_anomaly`).
+
+Inside `no_grad()` ops compute values and record nothing. Inside `detect_anomaly()` every op
+remembers the user's line that recorded it, and the first non-finite forward output or backward
+gradient raises `AnomalyError` naming the op and that line.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tape import Record
+
+__all__ = ["AnomalyError", "check_finite", "detect_anomaly", "is_grad_enabled", "no_grad",
+           "note_source"]
+
+
+class _State:
+    """Process-wide switches of the tape (single-threaded by design)."""
+
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+STATE = _State()
+
+
+class AnomalyError(RuntimeError):
+    """A non-finite value appeared inside `detect_anomaly()`."""
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside `no_grad()`."""
+    return STATE.grad_enabled
+
+
+class no_grad:  # noqa: N801 - named like the PyTorch context manager it mirrors
+    """Record nothing: use as `with minigrad.no_grad():` or as a decorator `@minigrad.no_grad()`."""
+
+    def __enter__(self) -> None:
+        self.__dict__.setdefault("_prev", []).append(STATE.grad_enabled)
+        STATE.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.grad_enabled = self._prev.pop()
+
+    def __call__(self, func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with no_grad():
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Check every forward output and backward gradient for NaN/inf; raise naming op and line."""
+    prev = STATE.anomaly
+    STATE.anomaly = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        STATE.anomaly = prev
+
+
+# ----------------------------------------------------------------------------------------------
+# anomaly mode
+
+
+def note_source(record: Record) -> None:
+    """Anomaly mode: remember the user's line that recorded this op, for error messages."""
+    record.where = _user_line()
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _user_line() -> str:
+    """The innermost stack frame outside the minigrad package: where user code recorded an op."""
+    for frame in reversed(traceback.extract_stack()[:-2]):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f'File "{frame.filename}", line {frame.lineno}, in {frame.name}: {frame.line}'
+    return "<unknown>"
+
+
+def check_finite(record: Record, arr: np.ndarray, what: str) -> None:
+    """In anomaly mode: raise at the first non-finite forward output or backward gradient."""
+    if not np.all(np.isfinite(arr)):
+        where = record.where or "<recorded outside detect_anomaly()>"
+        raise AnomalyError(
+            f"{record.name} produced a non-finite {what} (shape {arr.shape}). "
+            f"The op was recorded at {where}"
+        )
