@@ -241,7 +241,7 @@ class RecurrentModel:
         """``w.W_<g><s> = W_g[:, :n_a]``: the state columns of each recurrent weight."""
         w = SimpleNamespace()
         for g in self.gates:
-            block = self._params[f"W_{g}"][:, : self.n_a]
+            block = mg.contiguous(self._params[f"W_{g}"][:, : self.n_a])  # 2x faster products
             block.name = f"W_{g}{self.state}"              # shown by minigrad.show_tape
             setattr(w, block.name, block)
         return w

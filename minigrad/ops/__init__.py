@@ -28,11 +28,12 @@ from .losses import (
     mse,
 )
 from .reductions import mean, sum
-from .shape import concat, getitem, reshape, split, stack, transpose
+from .shape import concat, contiguous, getitem, reshape, split, stack, transpose
 
 __all__ = [
     "Add", "Div", "MatMul", "Mul", "Sub",
-    "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "concat", "cross_entropy",
+    "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "concat", "contiguous",
+    "cross_entropy",
     "div", "exp", "getitem",
     "log", "log_softmax", "matmul", "maximum", "mean", "mse", "mul", "neg", "power", "relu",
     "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",

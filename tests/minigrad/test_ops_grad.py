@@ -357,6 +357,18 @@ def test_split(data):
     check_grad(f, x)
 
 
+def test_contiguous_copies_strided_views_only():
+    W = Tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    block = mg.contiguous(W[:, :2])
+    assert block.data.flags.c_contiguous and not np.shares_memory(block.data, W.data)
+    np.testing.assert_array_equal(block.data, W.data[:, :2])
+    (block * np.arange(6.0).reshape(3, 2)).sum().backward()
+    np.testing.assert_array_equal(W.grad, [[0, 1, 0, 0], [2, 3, 0, 0], [4, 5, 0, 0]])
+    row = mg.contiguous(W[1])                  # already contiguous: no copy, still on the tape
+    assert np.shares_memory(row.data, W.data) and row.requires_grad
+    check_grad(lambda w: (mg.contiguous(w.T) * w.T).sum(), np.arange(6.0).reshape(2, 3))
+
+
 def test_split_with_indices_that_go_backwards_like_np_split():
     x = Tensor(np.arange(5.0), requires_grad=True)
     pieces = mg.split(x, [3, 1])         # np.split: x[0:3], x[3:1] (empty), x[1:5]
