@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -89,14 +90,10 @@ class Contiguous(Function):
         return (g,)
 
 
-def _places(sizes: Sequence[int], axis: int) -> list[tuple[slice, ...]]:
-    """Index tuples of consecutive pieces of the given sizes along `axis`: `x[places[k]]`."""
+def _places(bounds: Sequence[int], axis: int) -> list[tuple[slice, ...]]:
+    """Index tuples of the pieces between consecutive `bounds` along `axis`: `x[places[k]]`."""
     head = (slice(None),) * axis
-    places, lo = [], 0
-    for n in sizes:
-        places.append(head + (slice(lo, lo + n),))
-        lo += n
-    return places
+    return [head + (slice(lo, hi),) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 class Concat(Function):
@@ -115,7 +112,7 @@ class Concat(Function):
                 f"concat: shapes {shapes} differ outside axis {axis}; every piece must match "
                 f"the others on all axes but the one they are stacked along"
             ) from None
-        ctx.places = _places([x.shape[axis] for x in xs], axis % out.ndim)
+        ctx.places = _places([0, *accumulate(x.shape[axis] for x in xs)], axis % out.ndim)
         return out
 
     @staticmethod
@@ -133,8 +130,7 @@ class Split(Function):
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
         ctx.axis, ctx.dtype, ctx.shape = axis, x.dtype, x.shape
-        head = (slice(None),) * axis
-        ctx.places = [head + (slice(lo, hi),) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        ctx.places = _places(bounds, axis)
         # np.split semantics: indices that go backwards give empty or overlapping pieces
         ctx.tiles = all(lo <= hi for lo, hi in zip(bounds[:-1], bounds[1:]))
         return tuple(x[place] for place in ctx.places)
