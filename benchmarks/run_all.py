@@ -28,8 +28,15 @@ from benchmarks._timing import fmt_ms, fmt_ratio, machine_info, table, write_jso
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PARTS = ("ops", "models", "memory", "startup")
-MODULES = {"ops": "bench_ops", "models": "bench_models", "memory": "memory",
-           "startup": "startup"}
+# The subprocesses of each part. The model benchmark runs each size in a fresh process of its
+# own (one size's candidates still interleaved in one process): a course-size step measured right
+# after the batch-size run was ~7% slower for minigrad than in a fresh process, not for torch.
+RUNS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ops": (("bench_ops",),),
+    "models": (("bench_models", "--size", "batch"), ("bench_models", "--size", "course")),
+    "memory": (("memory",),),
+    "startup": (("startup",),),
+}
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -48,29 +55,23 @@ def thread_env(threads: int) -> dict[str, str]:
     return env
 
 
-def run_part(part: str, quick: bool, env: dict[str, str], args: tuple[str, ...] = ()
-             ) -> dict[str, object]:
-    """Run one benchmark module in a subprocess, stream its table, return its JSON results.
-
-    The model benchmark runs each size in a fresh process of its own (the candidates of one
-    size still interleaved in one process): a course-size step measured right after the
-    batch-size run was ~7% slower for minigrad than in a fresh process, not for torch.
-    """
-    if part == "models" and not args:
-        runs = [run_part(part, quick, env, ("--size", size)) for size in ("batch", "course")]
-        if any("error" in r for r in runs):
-            return next(r for r in runs if "error" in r)
-        merged = runs[0]
-        merged["sizes"].update(runs[1]["sizes"])  # type: ignore[union-attr]
-        return merged
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        cmd = [sys.executable, "-m", f"benchmarks.{MODULES[part]}", *args, "--json", str(out)]
-        proc = subprocess.run(cmd + (["--quick"] if quick else []), cwd=ROOT, env=env,
-                              check=False)
-        if proc.returncode != 0 or not out.exists():
-            return {"error": f"{' '.join(cmd)} exited with {proc.returncode}"}
-        return json.loads(out.read_text())
+def run_part(part: str, quick: bool, env: dict[str, str]) -> dict[str, object]:
+    """Run a part's benchmark subprocesses (tables stream), return their merged JSON results."""
+    merged: dict[str, object] = {}
+    for module, *args in RUNS[part]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out.json"
+            cmd = [sys.executable, "-m", f"benchmarks.{module}", *args, "--json", str(out)]
+            proc = subprocess.run(cmd + (["--quick"] if quick else []), cwd=ROOT, env=env,
+                                  check=False)
+            if proc.returncode != 0 or not out.exists():
+                return {"error": f"{' '.join(cmd)} exited with {proc.returncode}"}
+            for key, value in json.loads(out.read_text()).items():  # sizes: one dict for all
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key].update(value)  # type: ignore[union-attr]
+                else:
+                    merged[key] = value
+    return merged
 
 
 def summary(res: dict[str, dict]) -> str:
