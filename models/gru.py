@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, sigmoid, tanh
-from minigrad.ops.recurrent import gru_recurrence, gru_reset_after_recurrence
+from minigrad.ops.fused import gru_recurrence, gru_reset_after_recurrence
 
 from .recurrent import RecurrentModel, register
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, sigmoid, tanh
-from minigrad.ops.recurrent import lstm_recurrence
+from minigrad.ops.fused import lstm_recurrence
 
 from .recurrent import RecurrentModel, register
 

@@ -213,7 +213,7 @@ class RecurrentModel:
 
     def _fused_recurrence(self, seq: _Sequence, a0: Tensor, c0: Tensor | None,
                           return_states: bool) -> tuple[Tensor, States | None]:
-        """The whole recurrence as one tape record (`minigrad.ops.recurrent`, Numba kernels with a
+        """The whole recurrence as one tape record (`minigrad.ops.fused`, Numba kernels with a
         hand-written BPTT), checked against the composed loop above to 1e-12.
 
         Returns a⟨1..T_x⟩ time-major ``(n_a, T·m)``. The states it can return are *values only*

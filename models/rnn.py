@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor, relu, tanh
-from minigrad.ops.recurrent import rnn_recurrence
+from minigrad.ops.fused import rnn_recurrence
 
 from .recurrent import RecurrentModel, register
 

@@ -5,8 +5,8 @@ and their backwards: dispatch, NumPy twins, raw ``@njit`` kernels, size threshol
 kernel is ``@njit(cache=True)`` without eager signatures, so importing compiles nothing; each
 signature compiles (or loads from the on-disk cache) on its first call.
 
-The fused recurrent kernels live in ``minigrad.kernels.recurrent`` (RNN, LSTM) and
-``minigrad.kernels.recurrent_gru`` (both GRU variants) and are imported by their users directly
+The fused recurrent kernels live in ``minigrad.kernels.fused_rnn_lstm`` (RNN, LSTM) and
+``minigrad.kernels.fused_gru`` (both GRU variants) and are imported by their users directly
 (not from here).
 """
 

@@ -3,8 +3,8 @@
 The models in ``models/`` built from primitives are the specification; these functions compute
 the same outputs with a hand-written backpropagation through time and are tested against them
 (to 1e-12, and with every gradcheck mode). Each is a `Function` whose forward and backward call
-the array-level drivers of ``minigrad.ops.recurrent_bptt`` (layout, chunking and why it is fast
-are documented there), which call the Numba kernels of ``minigrad.kernels.recurrent``.
+the array-level drivers of ``minigrad.ops.fused_bptt`` (layout, chunking and why it is fast
+are documented there), which call the Numba kernels of ``minigrad.kernels.fused_rnn_lstm``.
 
 Inputs ``x``: floats ``(n_x, m, T_x)`` (a Tensor that requires grad gets its gradient), or
 integer token ids ``(m, T_x)`` standing for one-hot columns (never built).
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.function import Function
-from minigrad.ops.elementwise import _real_only
-from minigrad.ops.recurrent_bptt import CELLS, backward_arrays, forward_arrays
-from minigrad.tensor import Tensor
+from ..function import Function
+from ..tensor import Tensor
+from .elementwise import _real_only
+from .fused_bptt import CELLS, backward_arrays, forward_arrays
 
 __all__ = [
     "CELLS", "backward_arrays", "forward_arrays", "gru_recurrence", "gru_reset_after_recurrence",

@@ -1,7 +1,7 @@
 """Numba kernels for the fused GRU recurrences: the notes' GRU (reset before the product) and
 the cuDNN/PyTorch reset-after GRU.
 
-Same layout, conventions and structure as ``minigrad.kernels.recurrent`` (read its docstring):
+Same layout, conventions and structure as ``minigrad.kernels.fused_rnn_lstm`` (read its docstring):
 ``*_step`` kernels for one time step, whole-chunk ``*_loop`` kernels for small problems and
 their NumPy twins ``*_loop_np`` (BLAS GEMM per step, NumPy's SIMD exp/tanh) for large ones.
 """
@@ -9,7 +9,7 @@ their NumPy twins ``*_loop_np`` (BLAS GEMM per step, NumPy's SIMD exp/tanh) for 
 import numpy as np
 from numba import njit
 
-from .recurrent import matmul_into, sigmoid, sigmoid_inplace
+from .fused_rnn_lstm import matmul_into, sigmoid, sigmoid_inplace
 
 
 # ----------------------------------------------------------------------------- GRU (notes)

@@ -1,5 +1,5 @@
 """Numba kernels for the fused RNN and LSTM recurrences (forward and hand-written BPTT); the
-GRUs' live in ``minigrad.kernels.recurrent_gru`` (same layout and conventions).
+GRUs' live in ``minigrad.kernels.fused_gru`` (same layout and conventions).
 
 Internal layout (the ops layer converts from SPEC.md's ``(n, m, T_x)``): time-major, one example
 per row, so that every per-step block is a contiguous ``(m, width)`` matrix:
@@ -28,7 +28,7 @@ SIMD exp/tanh in the forward steps (``*_step_np``; scalar exp/tanh in Numba are 
 the backward steps have no transcendental functions and are shared. The LSTM's NumPy twin
 splits its step around the two SIMD calls into two small Numba kernels (``lstm_preactivate``,
 ``lstm_cell_update``) that do the rest in one pass each (fewer, cheaper calls). The ops layer
-(``minigrad.ops.recurrent``) picks one by problem size.
+(``minigrad.ops.fused``) picks one by problem size.
 
 All kernels are dtype-generic (float32, float64, complex128 for complex-step checks): only
 analytic operations on values; relu compares ``.real`` and the ops layer refuses complex relu.

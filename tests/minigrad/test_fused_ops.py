@@ -1,4 +1,4 @@
-"""Fused recurrences (minigrad.ops.recurrent): against a plain NumPy reference of SPEC.md,
+"""Fused recurrences (minigrad.ops.fused): against a plain NumPy reference of SPEC.md,
 complex-step derivatives, finite differences, the composed models, and through the tape."""
 
 import os
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import models
-from minigrad.ops import recurrent as R
-from minigrad.ops import recurrent_bptt as B
+from minigrad.ops import fused as R
+from minigrad.ops import fused_bptt as B
 
 CELLS = ["rnn", "rnn_relu", "lstm", "gru", "gru_after"]
 

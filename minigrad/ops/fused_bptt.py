@@ -1,9 +1,9 @@
-"""The array-level forward and hand-written BPTT behind the fused recurrences (`ops.recurrent`).
+"""The array-level forward and hand-written BPTT behind the fused recurrences (`ops.fused`).
 
 The models in ``models/`` built from primitives are the specification; these functions compute
 the same outputs with a hand-written backpropagation through time (BPTT) and are tested against
 them. Layout and equations: SPEC.md. Internally everything is time-major with one example per
-row (see ``minigrad.kernels.recurrent``); the stacked weight ``W`` has one ``(n_a, n_a + n_x)``
+row (see ``minigrad.kernels.fused_rnn_lstm``); the stacked weight ``W`` has one ``(n_a, n_a + n_x)``
 block per gate, state columns first, and ``W_s = W[:, :n_a]``, ``W_x = W[:, n_a:]``.
 
 How it is fast:
@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.kernels import recurrent as K
-from minigrad.kernels import recurrent_gru as KG
+from ..kernels import fused_gru as KG
+from ..kernels import fused_rnn_lstm as K
 
 SMALL_WORK = 8192  # m n_a (n_a + 16) up to which the whole loop runs in one Numba call
 CHUNK_ELEMS = 1 << 18  # elements of dZ per backward chunk (2 MiB in float64)
