@@ -107,10 +107,10 @@ class Record:
         self.saved = ()
         self._locked = None
 
-    def needs_grad(self, i: int) -> bool:
-        """Does input `i` want a gradient? Lets backward skip work nobody will use."""
-        source = self.inputs[i]
-        return type(source) is Record or source.requires_grad
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """Per input: does it want a gradient? (PyTorch's name.) Lets backward skip work."""
+        return tuple(type(s) is Record or s.requires_grad for s in self.inputs)
 
     def __repr__(self) -> str:
         ins = ", ".join(str(tuple(shape_of(t))) for t in self.inputs)

@@ -61,7 +61,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
-        return (g * b if ctx.needs_grad(0) else None), (g * a if ctx.needs_grad(1) else None)
+        return (g * b if ctx.needs_input_grad[0] else None), (g * a if ctx.needs_input_grad[1] else None)
 
 
 class Div(Function):
@@ -76,7 +76,7 @@ class Div(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
         ga = g / b
-        return ga, (-ga * (a / b) if ctx.needs_grad(1) else None)
+        return ga, (-ga * (a / b) if ctx.needs_input_grad[1] else None)
 
 
 class Neg(Function):
@@ -125,8 +125,8 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b, z = ctx.saved_tensors
-        ga = g * b * a ** (b - 1) if ctx.needs_grad(0) else None
-        gb = g * z * np.log(a) if ctx.needs_grad(1) else None
+        ga = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = g * z * np.log(a) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 

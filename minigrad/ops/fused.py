@@ -50,7 +50,7 @@ class _Recurrence(Function):
     def backward(ctx, grad, grad_c=None):
         saved = iter(ctx.saved_tensors)
         cache = tuple(next(saved) if v is _ARRAY else v for v in ctx.layout)
-        need_dx = ctx.x_positional and ctx.needs_grad(0)
+        need_dx = ctx.x_positional and ctx.needs_input_grad[0]
         grads = backward_arrays(cache, grad, grad_c, need_dx)
         if ctx.x_positional and not need_dx:
             grads.insert(0, None)

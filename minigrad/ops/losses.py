@@ -96,7 +96,7 @@ class BinaryCrossEntropy(Function):
             g_yh = g * ((1 - y) / (1 - yh) - y / yh)
         else:
             g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
-        if not ctx.needs_grad(1):  # the usual case: targets are constants
+        if not ctx.needs_input_grad[1]:  # the usual case: targets are constants
             return g_yh, None
         with np.errstate(divide="ignore"):
             g_y = g * (np.log(1 - yh) - np.log(yh))
@@ -144,7 +144,7 @@ class BCEWithLogits(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         s, y = ctx.saved_tensors[:2]
         g_z = g * (s - y)
-        if not ctx.needs_grad(1):  # the usual case: targets are constants
+        if not ctx.needs_input_grad[1]:  # the usual case: targets are constants
             return g_z, None
         return g_z, -g * ctx.saved_tensors[2]
 
