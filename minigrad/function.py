@@ -24,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from .guards import graph_snapshots, guard_saved
 from .modes import STATE, check_finite, note_source
-from .tape import Output, Record, _counter
+from .tape import Record, _counter
 from .tensor import Tensor, as_tensor
 
 __all__ = ["Function"]
-
-_new = object.__new__
 
 
 class Function:
@@ -39,13 +38,13 @@ class Function:
     name: str | None = None  # the op's name on the tape (default: the class name, lowercased)
 
     @staticmethod
-    def forward(ctx: Record, *arrays: np.ndarray, **options: Any) -> np.ndarray:
-        """Compute the op's output array from its input arrays."""
+    def forward(ctx: Record, *arrays: np.ndarray, **options: Any) -> Any:
+        """Compute the op's output array (or a tuple of arrays) from its input arrays."""
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx: Record, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        """Map dL/d(output) to one dL/d(input) per positional input (None: no gradient)."""
+    def backward(ctx: Record, *grads: np.ndarray) -> Any:
+        """Map dL/d(output), one per output, to one dL/d(input) per input (None: no gradient)."""
         raise NotImplementedError
 
     @classmethod
@@ -54,100 +53,74 @@ class Function:
 
         Returns a Tensor, or a tuple of Tensors if `forward` returns a tuple of arrays.
         """
-        arrays = []
-        sources = []  # where each input came from: the record's `inputs` (see `Record`)
-        wants_grad = False
+        tensors, arrays, wants_grad = [], [], False
         for x in inputs:
-            if not isinstance(x, Tensor):  # numbers and arrays enter the tape as constants
-                return cls.apply(*[t if isinstance(t, Tensor) else _constant(t, inputs)
-                                   for t in inputs], **options)
-            arrays.append(x.data)
-            node = x._node
-            if node is None:  # a leaf
-                sources.append(x)
-                if x.requires_grad:
-                    wants_grad = True
-            else:
-                sources.append(node if node.n_out == 1 else Output(node, x._out, x.data.shape))
-                wants_grad = True
-        recording = wants_grad and STATE.grad_enabled
-        ctx = _new(Record)  # Record(cls), inlined
-        ctx.fn = cls
+            t = x if isinstance(x, Tensor) else constant(x, inputs)
+            tensors.append(t)
+            arrays.append(t.data)
+            wants_grad = wants_grad or t.requires_grad
+        ctx = Record(cls)
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:
-            msg = str(err)
-            if msg.startswith(f"{ctx.name}:"):
-                raise
-            shapes = " and ".join(str(a.shape) for a in arrays)
-            raise ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}") from err
-        if type(out) is tuple:
-            return _multi_output(ctx, arrays, sources, out, recording)
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
-        if STATE.anomaly:
-            ctx.inputs = sources
+            raise naming_op_and_shapes(err, ctx, arrays) from err
+        outs = out if type(out) is tuple else (out,)
+        modes = STATE
+        if modes.anomaly:
             note_source(ctx)
-            check_finite(ctx, out, "output")
-        if not recording:
-            ctx.saved = ()
-            return Tensor._make(out, False, None)
-        # Results on the tape are immutable (like JAX arrays): a later op may save them for
-        # backward, so writing into them would silently change a gradient. An op that returns
-        # an input array itself gets a view, so the input's own flag is left alone.
-        for a in arrays:
-            if out is a:
-                out = out.view()
-        out.setflags(write=False)
-        if ctx.saved:
-            ctx.lock_saved()
-        ctx.inputs = sources
-        ctx.out_shape = out.shape
-        ctx.seq = next(_counter)
-        t = _new(Tensor)  # Tensor._make, inlined: this is the hot path of every op
-        t.data = out
-        t.grad = None
-        t.requires_grad = True
-        t._node = ctx
-        t._out = 0
-        t.name = None
-        return t
+            for o in outs:
+                check_finite(ctx, np.asarray(o), "output")
+        if wants_grad and modes.grad_enabled:
+            results = record(ctx, tensors, arrays, outs)
+        else:
+            results = [Tensor._make(np.asarray(o), False, None, 0) for o in outs]
+        return tuple(results) if type(out) is tuple else results[0]
 
 
-def _constant(x: Any, inputs: tuple) -> Tensor:
-    """A non-Tensor input as a constant; a Python number takes the dtype of the first float
-    Tensor input, so `maximum(x32, 0.0)` stays float32 (NumPy's weak-scalar rule)."""
+def constant(x: Any, inputs: tuple) -> Tensor:
+    """A non-Tensor input as a constant Tensor. A Python number takes the dtype of the first
+    float Tensor input, so `x32 * 2.0` stays float32 (NumPy's weak-scalar rule)."""
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         for t in inputs:
             if isinstance(t, Tensor) and t.data.dtype.kind in "fc":
-                return Tensor._make(np.asarray(x, dtype=t.data.dtype), False, None)
+                return Tensor._make(np.asarray(x, dtype=t.data.dtype), False, None, 0)
     return as_tensor(x)
 
 
-def _multi_output(
-    ctx: Record, inputs: list[np.ndarray], sources: list[Any], outs: tuple, recording: bool
-) -> tuple[Tensor, ...]:
-    """Ops whose forward returns a tuple (e.g. split) give one Tensor per output.
+def naming_op_and_shapes(err: ValueError, ctx: Record, arrays: list[np.ndarray]) -> ValueError:
+    """A forward's ValueError, prefixed with the op's name and the input shapes."""
+    msg = str(err)
+    if msg.startswith(f"{ctx.name}:"):
+        return err
+    shapes = " and ".join(str(a.shape) for a in arrays)
+    return ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}")
 
-    Their backward receives one gradient per output (zeros for outputs nobody used).
+
+def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: tuple
+           ) -> list[Tensor]:
+    """Put `ctx` on the tape (where its inputs came from, its number) and make its outputs.
+
+    Results on the tape are read-only (like JAX arrays): a later op may save them for
+    backward. An output that is an input's array itself becomes a view, so the input keeps
+    its own flags. Writable arrays the op saved get snapshots (`guards.py`).
     """
-    given = {id(a) for a in inputs}  # an output that is an input array itself gets a view
-    arrays = [np.asarray(o) for o in outs]
-    arrays = [o.view() if id(o) in given else o for o in arrays]
-    ctx.inputs = sources
-    if STATE.anomaly:
-        note_source(ctx)
-        for o in arrays:
-            check_finite(ctx, o, "output")
-    if not recording:
-        ctx.saved = ()
-        return tuple(Tensor._make(o, False, None) for o in arrays)
-    for o in arrays:
-        o.setflags(write=False)
-    if ctx.saved:
-        ctx.lock_saved()
-    ctx.n_out = len(arrays)  # a 1-tuple makes an ordinary one-output record
-    ctx.out_shape = tuple(o.shape for o in arrays) if ctx.n_out != 1 else arrays[0].shape
+    sources = []
+    for t in tensors:
+        sources.append(t if t.record is None else (t.record, t.output_index))
+    ctx.inputs = tuple(sources)
     ctx.seq = next(_counter)
-    make = Tensor._make
-    return tuple([make(o, True, ctx, i) for i, o in enumerate(arrays)])
+    results, shapes = [], []
+    for k, o in enumerate(outs):
+        o = np.asarray(o)
+        for a in arrays:
+            if o is a:
+                o = o.view()
+        o.setflags(write=False)
+        results.append(Tensor._make(o, True, ctx, k))
+        shapes.append(o.shape)
+    ctx.out_shapes = tuple(shapes)
+    if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
+        guard_saved(ctx, tensors)
+    else:
+        ctx.shared = graph_snapshots(tensors)
+    return results

@@ -1,4 +1,4 @@
-"""The tape's process-wide switches: grad mode (`no_grad`) and anomaly mode (`detect_anomaly`).
+"""The tape's switches, per thread as in PyTorch: grad mode (`no_grad`) and anomaly mode.
 
 Inside `no_grad()` ops compute values and record nothing. Inside `detect_anomaly()` every op
 remembers the user's line that recorded it, and the first non-finite forward output or backward
@@ -8,7 +8,9 @@ gradient raises `AnomalyError` naming the op and that line.
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,18 +21,18 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .tape import Record
 
-__all__ = ["AnomalyError", "check_finite", "detect_anomaly", "is_grad_enabled", "no_grad",
-           "note_source"]
+__all__ = ["AnomalyError", "check_finite", "detect_anomaly", "is_anomaly_enabled",
+           "is_grad_enabled", "no_grad", "note_source"]
 
 
-class _State:
-    """Process-wide switches of the tape (single-threaded by design)."""
+class _Modes(threading.local):
+    """The switches of the current thread (every thread starts with these defaults)."""
 
     grad_enabled: bool = True
     anomaly: bool = False
 
 
-STATE = _State()
+STATE = _Modes()
 
 
 class AnomalyError(RuntimeError):
@@ -38,12 +40,21 @@ class AnomalyError(RuntimeError):
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside `no_grad()`."""
+    """True unless this thread is inside `no_grad()`."""
     return STATE.grad_enabled
 
 
+def is_anomaly_enabled() -> bool:
+    """True inside `detect_anomaly()` (in this thread)."""
+    return STATE.anomaly
+
+
 class no_grad:  # noqa: N801 - named like the PyTorch context manager it mirrors
-    """Record nothing: use as `with minigrad.no_grad():` or as a decorator `@minigrad.no_grad()`."""
+    """Record nothing: use as `with minigrad.no_grad():` or as a decorator `@minigrad.no_grad()`.
+
+    Decorating a generator function turns grad mode off inside the generator's own steps (not
+    in the code that consumes it), as PyTorch does.
+    """
 
     def __enter__(self) -> None:
         self.__dict__.setdefault("_prev", []).append(STATE.grad_enabled)
@@ -53,12 +64,42 @@ class no_grad:  # noqa: N801 - named like the PyTorch context manager it mirrors
         STATE.grad_enabled = self._prev.pop()
 
     def __call__(self, func: Any) -> Any:
+        if inspect.isgeneratorfunction(func):
+            return _generator_without_grad(func)
+
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with no_grad():
                 return func(*args, **kwargs)
 
         return wrapper
+
+
+def _generator_without_grad(func: Any) -> Any:
+    """Wrap a generator function so each of its steps runs under `no_grad()`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = func(*args, **kwargs)
+        try:
+            with no_grad():
+                value = next(gen)
+            while True:
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:  # thrown into us: throw it into the generator
+                    with no_grad():
+                        value = gen.throw(exc)
+                else:
+                    with no_grad():
+                        value = gen.send(sent)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
 
 
 @contextmanager

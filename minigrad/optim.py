@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from .locks import is_locked
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm", "clip_grad_value"]
@@ -75,11 +74,6 @@ class Optimizer:
             if p.grad is None or p.data.flags.writeable:
                 continue
             who = f"{type(self).__name__}.step: parameter #{i} (shape {p.shape})"
-            if is_locked(p.data):
-                raise RuntimeError(
-                    f"{who} is read-only because a graph that saved it for backward is still "
-                    "alive; call backward() on it first, delete it (e.g. `del loss`), or run "
-                    "evaluation under `minigrad.no_grad()`. No parameter was updated.")
             raise RuntimeError(f"{who} is read-only (its .data array is not writeable, so it "
                                "cannot be updated in place). No parameter was updated.")
 

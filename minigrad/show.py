@@ -1,4 +1,4 @@
-"""`show_tape`: print the Wengert list that `backward()` will replay.
+"""`show_tape`: print the Wengert list that `backward()` will replay, bottom to top.
 
     #  op       inputs                output
     0  matmul   W_a(4, 7), const(7, 2) -> (4, 2)
@@ -6,43 +6,44 @@
     2  tanh     #1                    -> (4, 2)
 
 Each row is one record: its index, the op, where its inputs come from (`#k` is the output of
-row k; named leaves print their name, other leaves `leaf` if they require grad, else `const`),
-and the output's shape.
+row k, `#k[j]` output j of a row with several; named leaves print their name, other leaves
+`leaf` if they require grad, else `const`), and the output's shape.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .tape import Record, parent_of, records_leading_to
+from .tape import Record, tape_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
-__all__ = ["TapeView", "show_tape"]
+__all__ = ["Tape", "show_tape"]
 
 
-def _source(t: Any, rows: dict[int, int]) -> str:
+def _source(source: Any, rows: dict[int, int]) -> str:
     """Where an input comes from: `#k` (row k's output), or the leaf's name and shape."""
-    rec, j = parent_of(t)
-    if rec is not None and id(rec) in rows:
-        k = rows[id(rec)]
-        return f"#{k}[{j}]" if rec.n_out != 1 else f"#{k}"
-    kind = t.name or ("leaf" if t.requires_grad else "const")  # a leaf Tensor
-    return f"{kind}{tuple(t.shape)}"
+    if type(source) is tuple:
+        record, j = source
+        k = rows[id(record)]
+        return f"#{k}[{j}]" if len(record.out_shapes) != 1 else f"#{k}"
+    kind = source.name or ("leaf" if source.requires_grad else "const")
+    return f"{kind}{tuple(source.shape)}"
 
 
-class TapeView(list):
+class Tape(list[Record]):
     """The records that led to a tensor, in recording order; `str()` is a numbered table."""
 
     def __str__(self) -> str:
         if not self:
             return "(empty tape: this tensor is a leaf, or was computed under no_grad())"
-        rows_of = {id(rec): i for i, rec in enumerate(self)}
+        rows_of = {id(record): i for i, record in enumerate(self)}
         rows = []
-        for i, rec in enumerate(self):
-            ins = ", ".join(_source(t, rows_of) for t in rec.inputs)
-            rows.append((str(i), rec.name, ins, str(rec.out_shape)))
+        for i, record in enumerate(self):
+            ins = ", ".join(_source(s, rows_of) for s in record.inputs)
+            outs = ", ".join(str(s) for s in record.out_shapes)
+            rows.append((str(i), record.name, ins, outs))
         w = [max(len(r[k]) for r in rows) for k in range(3)]
         head = f"{'#':>{w[0]}}  {'op':<{w[1]}}  {'inputs':<{w[2]}}    output"
         lines = [head, "-" * len(head)]
@@ -55,19 +56,13 @@ class TapeView(list):
     def __repr__(self) -> str:
         return f"<tape: {len(self)} records>"
 
-    def records(self) -> list[Record]:
-        """The records as a plain list."""
-        return list(self)
 
-
-def show_tape(t: Tensor, print_it: bool = True) -> TapeView:
+def show_tape(t: Tensor, print_it: bool = True) -> Tape:
     """The Wengert list behind `t`: index, op, inputs (`#k` = output of row k) -> output shape.
 
     Prints the table (unless `print_it=False`) and returns the records in recording order.
     """
-    view = TapeView()
-    if t._node is not None:
-        view.extend(reversed(records_leading_to(t._node)))
+    view = Tape(tape_of(t))
     if print_it:
         print(view)
     return view

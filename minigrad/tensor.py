@@ -1,16 +1,20 @@
 """`Tensor`: an ndarray, its `.grad`, the tape record that made it, and operator sugar.
 
-Everything a Tensor can do is an op in `minigrad.ops`; this module only turns Python syntax
-(`a @ b + c`, `t[0]`, `t.sum()`) into calls of those ops.
+Everything a Tensor can do is an op in `minigrad.ops` (imported at the bottom of this module,
+once `Tensor` exists, since the ops need it); this module only turns Python syntax
+(`a @ b + c`, `t[0]`, `t.sum()`, `a < b`) into calls of those ops.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tape import Record, run_backward
+from . import tape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tape import Record
 
 __all__ = ["Tensor", "as_tensor"]
 
@@ -49,10 +53,12 @@ class Tensor:
     `Tensor(data, requires_grad=False, dtype=None)`: numbers, lists and int/bool arrays become
     float64; float32, float64 and complex128 arrays keep their dtype (and are not copied).
     After `loss.backward()`, every leaf with `requires_grad=True` holds dloss/dleaf in `.grad`.
+    `record` is the tape record that made the tensor (None for a leaf), and `output_index`
+    which of that record's outputs it is (ops like `split` have several).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_out", "name", "__weakref__")
-    __array_ufunc__ = None  # make `ndarray + Tensor` call Tensor.__radd__
+    __slots__ = ("data", "grad", "requires_grad", "record", "output_index", "name",
+                 "__weakref__")
 
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
@@ -60,22 +66,17 @@ class Tensor:
         self.data: np.ndarray = _to_array(data, dtype)
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
-        self._node: Record | None = None
-        self._out = 0  # which output of its record this is (ops like split have several)
+        self.record: Record | None = None
+        self.output_index = 0
         self.name = name
 
     @classmethod
-    def _make(
-        cls, data: np.ndarray, requires_grad: bool, node: Record | None, out: int = 0
-    ) -> Tensor:
-        """Fast constructor used by ops (no conversion, no checks)."""
+    def _make(cls, data: np.ndarray, requires_grad: bool, record: Record | None,
+              output_index: int) -> Tensor:
+        """Constructor used by ops (no conversion, no checks)."""
         t = object.__new__(cls)
-        t.data = data
-        t.grad = None
-        t.requires_grad = requires_grad
-        t._node = node
-        t._out = out
-        t.name = None
+        t.data, t.grad, t.requires_grad = data, None, requires_grad
+        t.record, t.output_index, t.name = record, output_index, None
         return t
 
     # --- array-like properties ------------------------------------------------------------
@@ -102,12 +103,12 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors not produced by a recorded op (parameters, inputs)."""
-        return self._node is None
+        return self.record is None
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - NumPy's name
         """The transpose (axes reversed), as an op on the tape."""
-        return _ops.transpose(self)
+        return ops.transpose(self)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -123,8 +124,8 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
-        return self.data
+        """The array: shared with a leaf; a writable copy of a recorded (read-only) result."""
+        return self.data if self.data.flags.writeable else self.data.copy()
 
     def item(self) -> Any:
         """The single value of a one-element tensor as a Python number."""
@@ -134,17 +135,36 @@ class Tensor:
             )
         return self.data.item()
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"The truth value of a tensor of shape {self.shape} is ambiguous: use "
+                "(t != 0).any() or .all() on the comparison, or t.item() for one element."
+            )
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.data.size == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
     def detach(self) -> Tensor:
         """The same data, cut from the tape (requires_grad=False)."""
-        return Tensor._make(self.data, False, None)
+        return Tensor._make(self.data, False, None, 0)
 
     def __repr__(self) -> str:
         body = np.array2string(self.data, prefix="Tensor(", separator=", ", threshold=20)
         extra = ""
         if self.name:
             extra += f", name={self.name!r}"
-        if self._node is not None:
-            extra += f", grad_fn={self._node.name}"
+        if self.record is not None:
+            extra += f", grad_fn={self.record.name}"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         if self.dtype != np.float64:
@@ -152,8 +172,8 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     # --- autograd ---------------------------------------------------------------------------
-    def _seed(self, grad: Any) -> np.ndarray:
-        """The cotangent that starts backward from this tensor (checked)."""
+    def seed(self, grad: Any = None) -> np.ndarray:
+        """The cotangent dL/d(self) that starts backward from this tensor (checked)."""
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad, so there is nothing to "
@@ -182,7 +202,13 @@ class Tensor:
         `grad` is the seed dL/d(self) (required unless self is a scalar). The graph's saved
         arrays are freed afterwards unless `retain_graph=True`.
         """
-        run_backward(self, self._seed(grad), retain_graph)
+        for leaf, g, *_ in tape.backward(self, self.seed(grad), retain_graph).values():
+            if not leaf.requires_grad:
+                continue
+            if leaf.grad is None:
+                leaf.grad = _fresh(g, leaf.data.dtype)
+            else:
+                leaf.grad += g                    # accumulate in place, as PyTorch does
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -194,51 +220,51 @@ class Tensor:
 
         return show_tape(self)
 
-    # --- operator sugar -------------------------------------------------------------------
+    # --- operator sugar: every operator is an op, constants are converted by Function.apply --
     def __add__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(self, other if isinstance(other, Tensor) else _lift(other, self))
+        return ops.Add.apply(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(_lift(other, self), self)
+        return ops.Add.apply(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(self, other if isinstance(other, Tensor) else _lift(other, self))
+        return ops.Sub.apply(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(_lift(other, self), self)
+        return ops.Sub.apply(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(self, other if isinstance(other, Tensor) else _lift(other, self))
+        return ops.Mul.apply(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(_lift(other, self), self)
+        return ops.Mul.apply(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(self, other if isinstance(other, Tensor) else _lift(other, self))
+        return ops.Div.apply(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(_lift(other, self), self)
+        return ops.Div.apply(other, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return _ops.power(self, other)
+        return ops.power(self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _ops.power(_lift(other, self), self)
+        return ops.power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _ops.MatMul.apply(self, other)
+        return ops.MatMul.apply(self, other)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(other, self)
+        return ops.MatMul.apply(other, self)
 
     def __neg__(self) -> Tensor:
-        return _ops.neg(self)
+        return ops.neg(self)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _ops.getitem(self, index)
+        return ops.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         raise TypeError(
@@ -247,37 +273,77 @@ class Tensor:
             "t.data outside of any recorded computation."
         )
 
+    # Comparisons compare values element-wise and return NumPy boolean arrays (no gradient
+    # flows through a comparison); tensors stay hashable by identity.
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return np.equal(self.data, _value(other))
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return np.not_equal(self.data, _value(other))
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return np.less(self.data, _value(other))
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return np.less_equal(self.data, _value(other))
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return np.greater(self.data, _value(other))
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return np.greater_equal(self.data, _value(other))
+
     __hash__ = object.__hash__
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`ndarray + Tensor` and friends: the ops for what they mean, a clear error otherwise."""
+        op = _UFUNC_OPS.get(ufunc.__name__)
+        if method == "__call__" and not kwargs and op is not None:
+            return op(*args)
+        raise TypeError(
+            f"numpy.{ufunc.__name__} does not take minigrad Tensors (it would drop the tape): "
+            f"use the minigrad op (e.g. minigrad.{ufunc.__name__}) to record it, or apply "
+            "NumPy to t.data for a plain array."
+        )
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        name = func.__name__
+        raise TypeError(
+            f"numpy.{name} does not take minigrad Tensors (it would drop the tape): use "
+            f"minigrad.{name}(t) or t.{name}() to record it where minigrad has it, or "
+            f"numpy.{name}(t.data) for a plain array."
+        )
 
     # --- methods that are ops -------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Σ over `axis` (all axes by default)."""
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
+        return ops.sum(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Arithmetic mean over `axis` (all axes by default)."""
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
+        return ops.mean(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
         """Same data, new shape (`t.reshape(2, 3)` or `t.reshape((2, 3))`)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
+        return ops.reshape(self, shape)
 
     def transpose(self, *axes: Any) -> Tensor:
         """Permute axes (reverse them by default), like `ndarray.transpose`."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
+        return ops.transpose(self, axes or None)
 
 
-def _lift(x: Any, like: Tensor) -> Any:
-    """Python numbers take the tensor's dtype (so float32 stays float32); the rest is as is."""
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        kind = like.data.dtype.kind
-        return Tensor._make(np.asarray(x, dtype=like.data.dtype if kind in "fc" else None),
-                            False, None)
-    return x
+def _value(x: Any) -> Any:
+    """The array behind a Tensor; anything else as it is (for comparisons)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _fresh(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A new gradient array for `.grad`, in the leaf's dtype unless that would drop a kind."""
+    return np.array(g, dtype=dtype if dtype.kind == g.dtype.kind else None, copy=True)
 
 
 def as_tensor(x: Any) -> Tensor:
@@ -285,7 +351,16 @@ def as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-# The operators above call the ops' Functions directly (one Python call less per operator: the
-# hot path of every model). The ops need `Tensor`, so `minigrad/ops/__init__.py` plugs itself
-# in here once it is loaded (importing minigrad always loads it).
-_ops: Any = None
+from . import ops  # noqa: E402  (the ops need `Tensor`, defined above)
+
+_UFUNC_OPS = {
+    "add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "divide": ops.div,
+    "true_divide": ops.div, "power": ops.power, "matmul": ops.matmul, "negative": ops.neg,
+    "exp": ops.exp, "log": ops.log, "tanh": ops.tanh, "maximum": ops.maximum,
+    "equal": lambda a, b: np.equal(_value(a), _value(b)),
+    "not_equal": lambda a, b: np.not_equal(_value(a), _value(b)),
+    "less": lambda a, b: np.less(_value(a), _value(b)),
+    "less_equal": lambda a, b: np.less_equal(_value(a), _value(b)),
+    "greater": lambda a, b: np.greater(_value(a), _value(b)),
+    "greater_equal": lambda a, b: np.greater_equal(_value(a), _value(b)),
+}

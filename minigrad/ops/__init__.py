@@ -1,8 +1,5 @@
 """Every primitive op, by family. Each op is a `Function` with its backward beside its forward."""
 
-import sys
-
-from .. import tensor as _tensor
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .elementwise import (
     Add,
@@ -39,5 +36,3 @@ __all__ = [
     "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",
 ]
 
-# The Tensor operators (+, -, *, /, @, t[i], t.sum()) call into this module.
-_tensor._ops = sys.modules[__name__]

@@ -61,7 +61,8 @@ class Mul(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
-        return (g * b if ctx.needs_input_grad[0] else None), (g * a if ctx.needs_input_grad[1] else None)
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
 
 
 class Div(Function):
@@ -125,8 +126,9 @@ class Pow(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b, z = ctx.saved_tensors
-        ga = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        gb = g * z * np.log(a) if ctx.needs_input_grad[1] else None
+        need_a, need_b = ctx.needs_input_grad
+        ga = g * b * a ** (b - 1) if need_a else None
+        gb = g * z * np.log(a) if need_b else None
         return ga, gb
 
 

@@ -51,8 +51,9 @@ class MatMul(Function):
             return (g[..., None, :] @ _swap(b))[..., 0, :], a[:, None] * g[..., None, :]
         if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
             return g[..., :, None] * b, (_swap(a) @ g[..., :, None])[..., 0]
-        ga = _mm(g, _swap(b)) if ctx.needs_input_grad[0] else None
-        gb = _mm(_swap(a), g) if ctx.needs_input_grad[1] else None
+        need_a, need_b = ctx.needs_input_grad
+        ga = _mm(g, _swap(b)) if need_a else None
+        gb = _mm(_swap(a), g) if need_b else None
         return ga, gb
 
 

@@ -153,10 +153,10 @@ def test_anomaly_reports_the_line_in_this_test_file():
 
 
 def test_anomaly_mode_is_restored():
-    assert not mg.tape.STATE.anomaly
+    assert not mg.modes.STATE.anomaly
     with pytest.raises(mg.AnomalyError), mg.detect_anomaly():
         mg.exp(Tensor([1e4]))
-    assert not mg.tape.STATE.anomaly
+    assert not mg.modes.STATE.anomaly
 
 
 # ------------------------------------------------------------- numerically delicate ops
@@ -280,50 +280,38 @@ def test_complex_step_matches_tape_gradient():
     np.testing.assert_allclose(xc.grad.real, x.grad, rtol=1e-12, atol=1e-15)
 
 
-# ------------------------------------------------------------------ saved-array protection
+# ------------------------------------------------- writes after forward: allowed, then caught
 
 
-def test_saved_leaf_array_is_read_only_until_backward():
-    x = Tensor(np.ones(3), requires_grad=True)
+def test_writing_a_saved_leaf_is_allowed_and_backward_then_refuses():
+    x = Tensor(np.ones(3), requires_grad=True, name="w")
     y = (x * x).sum()
-    with pytest.raises(ValueError, match="read-only"):
-        x.data[0] = 2.0
-    with pytest.raises(ValueError, match="read-only"):
-        x.data -= 0.1
+    x.data[0] = 2.0                       # allowed: no read-only arrays in a learner's way
+    with pytest.raises(RuntimeError, match=r"mul .*parameter 'w' was changed after the forward"
+                                           r".*Run the forward pass again"):
+        y.backward()
+    y = (x * x).sum()                     # forward again: fine
     y.backward()
-    x.data -= 0.5  # the optimizer step after backward works
-    np.testing.assert_array_equal(x.data, [0.5, 0.5, 0.5])
-    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])  # from the unmodified values
+    np.testing.assert_array_equal(x.grad, [4.0, 2.0, 2.0])
 
 
-def test_saved_leaf_array_is_writable_after_graph_is_dropped():
-    x = Tensor(np.ones(3), requires_grad=True)
-    y1 = x * x   # saves x.data twice in one record
-    y2 = mg.exp(x) * x
-    del y1
-    gc.collect()
-    assert not x.data.flags.writeable  # y2's graph still holds it
-    del y2
-    gc.collect()
-    x.data[0] = 7.0
-    assert x.data[0] == 7.0
+def test_view_taken_before_forward_and_written_after_it_is_caught():
+    W = Tensor(np.array([[0.5, -1.0], [2.0, 0.3]]), requires_grad=True, name="W_a")
+    v = W.data[:]                          # a view, taken before the forward pass
+    x = np.array([[1.0], [0.9]])
+    J = mg.tanh(W @ x).sum()
+    v[...] = 0.0                           # written after it: W_a's saved content changed
+    with pytest.raises(RuntimeError, match="W_a"):
+        J.backward()
 
 
-def test_retain_graph_keeps_the_lock_until_the_last_backward():
-    x = Tensor(np.ones(2), requires_grad=True)
-    y = (x * x).sum()
-    y.backward(retain_graph=True)
-    with pytest.raises(ValueError, match="read-only"):
-        x.data[0] = 3.0
-    y.backward()
-    x.data[0] = 3.0
-
-
-def test_results_of_recorded_ops_are_immutable():
-    x = Tensor(np.ones(2), requires_grad=True)
-    h = mg.tanh(x)
-    with pytest.raises(ValueError, match="read-only"):
-        h.data[0] = 0.0
+def test_write_through_a_raw_buffer_is_caught():
+    buf = bytearray(np.ones(4).tobytes())
+    w = Tensor(np.frombuffer(buf, dtype=np.float64), requires_grad=True)
+    y = (w * 3.0 * w).sum()
+    buf[0:8] = np.float64(5.0).tobytes()
+    with pytest.raises(RuntimeError, match="changed after the forward"):
+        y.backward()
 
 
 VIEWS = {
@@ -335,38 +323,66 @@ VIEWS = {
 
 
 @pytest.mark.parametrize("view", list(VIEWS))
-def test_write_through_leaf_while_a_view_of_it_is_saved(view):
+def test_write_to_a_leaf_while_a_view_of_it_is_saved_is_caught(view):
     x = Tensor(np.ones((2, 2)), requires_grad=True)
     v = VIEWS[view](x)
     y = (v * v).sum()  # mul saves the view, whose base is x.data
+    x.data[1, 1] = 5.0
+    with pytest.raises(RuntimeError, match="changed after the forward"):
+        y.backward()
+
+
+def test_user_constant_is_never_made_read_only_and_a_change_is_caught():
+    c = np.arange(3.0)
+    w = Tensor(np.ones(3), requires_grad=True)
+    y = (w * c).sum()                     # mul saves c (the user's own array)
+    assert c.flags.writeable
+    c[0] = 10.0
+    with pytest.raises(RuntimeError, match=r"an array of shape \(3,\)"):
+        y.backward()
+
+
+def test_retain_graph_then_a_write_makes_the_second_backward_refuse():
+    x = Tensor(np.ones(2), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    x.data[0] = 3.0
+    with pytest.raises(RuntimeError, match="changed after the forward"):
+        y.backward()
+
+
+def test_a_graph_kept_alive_elsewhere_does_not_stop_a_fresh_forward():
+    """Jupyter keeps a cell's last value in Out[n]: that graph must not get in the way."""
+    W = Tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    x = np.array([[1.0], [2.0]])
+    kept = mg.tanh(W @ x)                 # e.g. Out[3]
+    W.data -= 0.1                         # an optimizer step or a hand edit
+    J = mg.tanh(W @ x).sum()              # a fresh forward
+    J.backward()
+    np.testing.assert_allclose(W.grad, (1 - np.tanh(W.data @ x) ** 2) @ x.T, rtol=1e-13)
+    with pytest.raises(RuntimeError, match="'W' was changed"):
+        kept.sum().backward()             # the old graph did see the old W
+
+
+def test_results_of_recorded_ops_are_immutable_and_numpy_gives_a_writable_copy():
+    x = Tensor(np.ones(2), requires_grad=True)
+    h = mg.tanh(x)
     with pytest.raises(ValueError, match="read-only"):
-        x.data[1, 1] = 5.0
-    y.backward()
-    assert np.all(x.grad[x.grad != 0] == 2.0)
+        h.data[0] = 0.0
+    a = h.numpy()
+    a[0] = 5.0                            # the user's copy
+    assert h.data[0] == np.tanh(1.0)
+    assert x.numpy() is x.data            # a leaf shares its array, as in PyTorch
 
 
-def test_leaf_that_is_a_view_is_writable_after_backward():
+def test_leaf_that_is_a_view_is_writable():
     flat = np.ones(6)
     w = Tensor(flat[:4].reshape(2, 2), requires_grad=True)  # parameters viewing one buffer
-    (w * w).sum().backward()
-    assert flat.flags.writeable
+    y = (w * w).sum()
+    w.data[0, 0] = 1.0                    # same value: nothing changed, backward is fine
+    y.backward()
     w.data -= 0.5 * w.grad  # the optimizer step
     np.testing.assert_array_equal(flat, [0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
-
-
-def test_views_of_one_buffer_saved_by_two_graphs_are_writable_after_both():
-    flat = np.ones(6)
-    w = Tensor(flat[:4], requires_grad=True)
-    b = Tensor(flat[4:], requires_grad=True)
-    y1 = (w * w).sum()
-    y2 = (b * b).sum()
-    with pytest.raises(ValueError, match="read-only"):
-        flat[5] = 2.0  # a write to the shared buffer would change both graphs' saved arrays
-    y1.backward()
-    y2.backward()
-    w.data[0] = 3.0
-    b.data[0] = 3.0
-    assert flat[0] == 3.0 and flat[4] == 3.0
 
 
 def test_identity_function_does_not_lock_its_input_forever():

@@ -238,15 +238,12 @@ def test_inputs_restored_exactly_even_when_f_raises(mode: str) -> None:
 
 def test_works_while_the_caller_holds_a_graph_and_leaves_it_intact() -> None:
     x, w = _x(), _t((3, 4), 7)
-    held = (mg.tanh(w @ x) * 3.0).sum()      # w.data and x.data are saved, hence read-only
-    assert not w.data.flags.writeable
+    held = (mg.tanh(w @ x) * 3.0).sum()      # w.data and x.data are saved
     report = mg.gradcheck(lambda: mg.sigmoid(w @ x), {"w": w, "x": x}, mode="full")
     assert report.ok, str(report)
-    assert not w.data.flags.writeable        # still locked by the caller's graph
     held.backward()                          # the caller's graph still gives the right gradient
     expected = 3.0 * (1 - np.tanh(w.data @ x.data) ** 2) @ x.data.T
     np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
-    assert w.data.flags.writeable            # released by that backward
 
 
 def test_float32_inputs_warn_and_are_checked_in_float64() -> None:
