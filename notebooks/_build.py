@@ -12,7 +12,9 @@ either edit it in Jupyter and re-execute it here, or round-trip it through a pla
 In a source file ``# %%`` starts a code cell and ``# %% [markdown]`` a Markdown cell whose
 lines are written as comments (``# `` is stripped). Notebooks are executed top to bottom in a
 fresh ``python3`` kernel started with this interpreter (``sys.executable``), in the
-``notebooks/`` directory, exactly as ``tests/notebooks/test_notebooks.py`` executes them.
+``notebooks/`` directory, with this checkout first on ``PYTHONPATH`` (so ``import minigrad``
+imports this checkout's package, not whichever one is installed), exactly as
+``tests/notebooks/test_notebooks.py`` executes them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 CODE, MARKDOWN = "# %%", "# %% [markdown]"
 
@@ -73,8 +76,9 @@ def notebook_to_source(nb: nbformat.NotebookNode) -> str:
 def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> float:
     """Run every cell in a fresh python3 kernel (cwd notebooks/); returns the seconds taken.
 
-    The kernel is this interpreter: a ``python3`` kernelspec naming ``sys.executable`` is put
-    first on JUPYTER_PATH for the duration. Raises ``nbclient.exceptions.CellExecutionError``
+    The kernel is this interpreter: a ``python3`` kernelspec naming ``sys.executable``, with
+    this checkout first on the kernel's PYTHONPATH, is put first on JUPYTER_PATH for the
+    duration. Raises ``nbclient.exceptions.CellExecutionError``
     at the first cell that fails.
     """
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
@@ -84,7 +88,9 @@ def execute(nb: nbformat.NotebookNode, timeout: int = 300) -> float:
         spec = Path(root, "kernels", "python3")
         spec.mkdir(parents=True)
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        (spec / "kernel.json").write_text(json.dumps({**KERNELSPEC, "argv": argv}))
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                           os.environ.get("PYTHONPATH")]))}
+        (spec / "kernel.json").write_text(json.dumps({**KERNELSPEC, "argv": argv, "env": env}))
         os.environ["JUPYTER_PATH"] = root
         try:
             start = time.perf_counter()

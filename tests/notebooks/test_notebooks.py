@@ -4,13 +4,15 @@ Each notebook runs top to bottom in a new ``python3`` kernel (nbclient), with a 
 matplotlib backend, single-threaded BLAS (as ``notebooks/_build.py`` runs them) and the
 notebooks/ directory as working directory. The kernel is pinned to
 the interpreter running the tests (a kernelspec written to a temporary JUPYTER_PATH, which takes
-precedence over any user-level ``python3`` kernelspec), and an extra cell appended to the
-in-memory copy checks that it really is this interpreter.
+precedence over any user-level ``python3`` kernelspec) and to this checkout's ``minigrad`` (the
+repository root first on the kernel's PYTHONPATH, as the tests' own ``pythonpath``), and an
+extra cell appended to the in-memory copy checks that it really is this interpreter and package.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,8 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = [
     "01_autograd_from_scratch",
     "02_rnn_and_bptt",
@@ -33,17 +36,19 @@ NOTEBOOKS = [
     "07_adding_problem",
 ]
 SECONDS_PER_NOTEBOOK = 120  # the notebooks take ~5-25 s each; this only catches runaway growth
-PROBE = "import sys\nprint(sys.prefix)\nprint(sys.executable)"
+PROBE = ("import sys\nimport minigrad\n"
+         "print(sys.prefix)\nprint(sys.executable)\nprint(minigrad.__file__)")
 
 
 @pytest.fixture(scope="session")
 def python3_kernel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A `python3` kernelspec that launches ipykernel with this very interpreter."""
+    """A `python3` kernelspec: ipykernel on this interpreter, this checkout first on PYTHONPATH."""
     root = tmp_path_factory.mktemp("jupyter")
     spec = root / "kernels" / "python3"
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    kernel = {"argv": argv, "display_name": "Python 3", "language": "python", "env": env}
     (spec / "kernel.json").write_text(json.dumps(kernel))
     return root
 
@@ -96,7 +101,8 @@ def test_executes_in_fresh_kernel(name: str, python3_kernel: Path,
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, naming the cell, at the first failure
     seconds = time.perf_counter() - start
-    prefix, executable = nb.cells[-1].outputs[0].text.split("\n")[:2]
+    prefix, executable, package = nb.cells[-1].outputs[0].text.split("\n")[:3]
     assert (prefix, executable) == (sys.prefix, sys.executable)
+    assert Path(package).resolve().is_relative_to(REPO), f"{name} imported minigrad from {package}"
     assert not [o for o in _outputs(nb) if o.output_type == "error"]
     assert seconds < SECONDS_PER_NOTEBOOK, f"{name} took {seconds:.0f} s"
