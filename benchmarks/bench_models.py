@@ -41,7 +41,8 @@ PUBLISHED_MS: dict[str, dict[str, float]] = {
     "PyTorch nn.LSTM (fused C++)": {"batch": 37.0, "course": 3.8},
     "JAX jit + lax.scan": {"batch": 54.0, "course": 0.65},
 }
-"""Issue 7's figures for these 2-core machines (float64 LSTM training step), for context."""
+"""Reference figures measured on these 2-core machines when the performance goals were set
+(float64 LSTM training step), for context; not re-measured by this module."""
 
 REF = "NumPy reference LSTM"
 TORCH_COMPOSED = "PyTorch LSTM (composed cell)"
@@ -368,7 +369,7 @@ def render(res: dict[str, object]) -> str:
         out += [f"  note: {n}" for n in r["notes"]]
         out.append("")
     pub = res["published_ms"]
-    out.append(table(["published reference figures (issue 7; not measured here)",
+    out.append(table(["reference figures when the goals were set (not measured here)",
                       "batch ms", "course ms"],
                      [[k, f"{v['batch']:g}", f"{v['course']:g}"]
                       for k, v in pub.items()]))  # type: ignore[union-attr]

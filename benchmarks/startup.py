@@ -15,7 +15,7 @@ Two cache states, for the composed and (when available) the fused LSTM:
 * **cold**: ``NUMBA_CACHE_DIR`` points at a new empty directory every time, so every jitted
   function used on the way is compiled, as on a user's very first run.
 
-Target (issue 7): import + first step ≤ 1.5 s with a warm cache.
+Target (goal 4 of benchmarks/README.md): import + first step ≤ 1.5 s with a warm cache.
 """
 
 from __future__ import annotations
