@@ -22,13 +22,19 @@ Every LSTM starts from the same parameters; their first losses are compared as a
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks._timing import fmt_ms, fmt_ratio, interleaved, table, write_json
+from benchmarks._timing import (
+    fmt_ms,
+    fmt_ratio,
+    interleaved,
+    parse_bench_args,
+    print_and_save,
+    table,
+)
 from benchmarks.reference_lstm import ReferenceLSTM, init_params
 
 SIZES: dict[str, dict[str, int]] = {
@@ -378,15 +384,10 @@ def render(res: dict[str, object]) -> str:
 
 def main() -> None:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few rounds (smoke run)")
-    ap.add_argument("--size", choices=tuple(SIZES), action="append",
-                    help="only this size (repeatable); default both")
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = ap.parse_args()
-    res = run(quick=a.quick, sizes=tuple(a.size or SIZES))
-    print(render(res))
-    write_json(res, a.json)
+    a = parse_bench_args(__doc__, "few rounds (smoke run)", lambda ap: ap.add_argument(
+        "--size", choices=tuple(SIZES), action="append",
+        help="only this size (repeatable); default both"))
+    print_and_save(run(quick=a.quick, sizes=tuple(a.size or SIZES)), render, a.json)
 
 
 if __name__ == "__main__":

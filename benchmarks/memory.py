@@ -139,11 +139,9 @@ def main() -> None:
     if a.child:
         print(json.dumps(child(a.child, a.T or 500)))
         return
-    res = run(quick=a.quick, T_x=a.T)
-    print(render(res))
-    from benchmarks._timing import write_json
+    from benchmarks._timing import print_and_save  # not before: the children import only NumPy
 
-    write_json(res, a.json)
+    print_and_save(run(quick=a.quick, T_x=a.T), render, a.json)
 
 
 if __name__ == "__main__":

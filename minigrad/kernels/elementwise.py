@@ -283,15 +283,33 @@ def run_numba_binary(
     return out
 
 
+def _dispatch_unary(x: object, max_size: int, kernel: Callable[[np.ndarray, np.ndarray], None],
+                    twin: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``kernel`` (Numba) for float32/float64 x with ``x.size <= max_size``, else ``twin``."""
+    x = np.asarray(x)
+    if x.size <= max_size and x.dtype in _NUMBA_DTYPES and not JIT_DISABLED:
+        return run_numba_unary(kernel, x)
+    return twin(x)
+
+
+def _dispatch_binary(y: object, g: object, max_size: int,
+                     kernel: Callable[[np.ndarray, np.ndarray, np.ndarray], None],
+                     twin: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """``kernel`` (Numba) when y and g are float32/float64 and the output size is at most
+    ``max_size``, else ``twin``."""
+    y, g = np.asarray(y), np.asarray(g)
+    if (max(y.size, g.size) <= max_size and y.dtype in _NUMBA_DTYPES
+            and g.dtype in _NUMBA_DTYPES and not JIT_DISABLED):
+        return run_numba_binary(kernel, y, g)
+    return twin(y, g)
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) = 1 / (1 + exp(-x)), new array of x's shape and (float) dtype.
 
     Numba for float32/float64 with ``x.size <= SIGMOID_NUMBA_MAX_SIZE``, else NumPy.
     """
-    x = np.asarray(x)
-    if x.size <= SIGMOID_NUMBA_MAX_SIZE and x.dtype in _NUMBA_DTYPES and not JIT_DISABLED:
-        return run_numba_unary(sigmoid_numba, x)
-    return sigmoid_numpy(x)
+    return _dispatch_unary(x, SIGMOID_NUMBA_MAX_SIZE, sigmoid_numba, sigmoid_numpy)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -299,20 +317,7 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
     Numba for float32/float64 with ``x.size <= TANH_NUMBA_MAX_SIZE``, else NumPy.
     """
-    x = np.asarray(x)
-    if x.size <= TANH_NUMBA_MAX_SIZE and x.dtype in _NUMBA_DTYPES and not JIT_DISABLED:
-        return run_numba_unary(tanh_numba, x)
-    return tanh_numpy(x)
-
-
-def _use_numba_pair(y: np.ndarray, g: np.ndarray, max_size: int) -> bool:
-    """True when both arrays are float32/float64 and the output size is at most max_size."""
-    return (
-        max(y.size, g.size) <= max_size
-        and y.dtype in _NUMBA_DTYPES
-        and g.dtype in _NUMBA_DTYPES
-        and not JIT_DISABLED
-    )
+    return _dispatch_unary(x, TANH_NUMBA_MAX_SIZE, tanh_numba, tanh_numpy)
 
 
 def sigmoid_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -320,10 +325,8 @@ def sigmoid_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
 
     Numba for float32/float64 with ``size <= SIGMOID_BACKWARD_NUMBA_MAX_SIZE``, else NumPy.
     """
-    y, g = np.asarray(y), np.asarray(g)
-    if _use_numba_pair(y, g, SIGMOID_BACKWARD_NUMBA_MAX_SIZE):
-        return run_numba_binary(sigmoid_backward_numba, y, g)
-    return sigmoid_backward_numpy(y, g)
+    return _dispatch_binary(y, g, SIGMOID_BACKWARD_NUMBA_MAX_SIZE, sigmoid_backward_numba,
+                            sigmoid_backward_numpy)
 
 
 def tanh_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -331,7 +334,5 @@ def tanh_backward(y: np.ndarray, g: np.ndarray) -> np.ndarray:
 
     Numba for float32/float64 with ``size <= TANH_BACKWARD_NUMBA_MAX_SIZE``, else NumPy.
     """
-    y, g = np.asarray(y), np.asarray(g)
-    if _use_numba_pair(y, g, TANH_BACKWARD_NUMBA_MAX_SIZE):
-        return run_numba_binary(tanh_backward_numba, y, g)
-    return tanh_backward_numpy(y, g)
+    return _dispatch_binary(y, g, TANH_BACKWARD_NUMBA_MAX_SIZE, tanh_backward_numba,
+                            tanh_backward_numpy)
