@@ -55,13 +55,16 @@ NumPy 2.4 (AVX-512 exp/tanh), Numba 0.68 (no SVML), one thread; re-measure with
 
 from __future__ import annotations
 
+import cmath
 import math
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 __all__ = [
     "JIT_DISABLED",
@@ -106,6 +109,20 @@ _NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # ----------------------------------------------------------------------------- Numba kernels
 
 
+def _exp(v: Any) -> Any:
+    """exp of a real or complex scalar, warning-free: ``math.exp`` or ``cmath.exp`` (as plain
+    Python under ``NUMBA_DISABLE_JIT=1``, where ``np.exp`` on a NumPy scalar would report
+    underflow); Numba compiles the same choice by type (the overload below)."""
+    return cmath.exp(v) if isinstance(v, complex) else math.exp(v)
+
+
+@overload(_exp)
+def _exp_compiled(v):  # Numba type of v -> implementation (unannotated, as Numba requires)
+    if isinstance(v, types.Complex):
+        return lambda v: cmath.exp(v)
+    return lambda v: math.exp(v)
+
+
 @njit(cache=True)
 def sigmoid_exponent(v):  # a real or complex scalar (Numba compiles one version per type)
     """``-v`` if Re v >= 0 else ``v``: the exponent of the stable σ (Re <= 0: exp never
@@ -133,7 +150,7 @@ def sigmoid_scalar(v):
     (``fused_rnn_lstm``, ``fused_gru``) call them. Numba's on-disk cache does not notice an edit
     here in the kernels that inline it: after changing it, delete ``minigrad/kernels/__pycache__``.
     """
-    return sigmoid_from_exp(v, np.exp(sigmoid_exponent(v)))
+    return sigmoid_from_exp(v, _exp(sigmoid_exponent(v)))
 
 
 @njit(cache=True)
