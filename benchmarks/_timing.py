@@ -10,6 +10,7 @@ machine, which hits both candidates of a round, cancels out of the ratio.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -160,3 +161,22 @@ def write_json(obj: object, path: str | None) -> None:
 
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1, default=default)
+
+
+def parse_bench_args(doc: str, quick_help: str,
+                     add: Callable[[argparse.ArgumentParser], object] | None = None
+                     ) -> argparse.Namespace:
+    """The benchmarks' common command line: ``--quick`` (what ``quick_help`` says), ``--json
+    PATH``, and whatever ``add(parser)`` adds; the description is the first line of ``doc``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=quick_help)
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    if add is not None:
+        add(ap)
+    return ap.parse_args()
+
+
+def print_and_save(res: dict, render: Callable[[dict], str], path: str | None) -> None:
+    """Print ``render(res)`` and write ``res`` as JSON to ``path`` (if given)."""
+    print(render(res))
+    write_json(res, path)

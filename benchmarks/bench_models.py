@@ -22,13 +22,19 @@ Every LSTM starts from the same parameters; their first losses are compared as a
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks._timing import fmt_ms, fmt_ratio, interleaved, table, write_json
+from benchmarks._timing import (
+    fmt_ms,
+    fmt_ratio,
+    interleaved,
+    parse_bench_args,
+    print_and_save,
+    table,
+)
 from benchmarks.reference_lstm import ReferenceLSTM, init_params
 
 SIZES: dict[str, dict[str, int]] = {
@@ -41,7 +47,8 @@ PUBLISHED_MS: dict[str, dict[str, float]] = {
     "PyTorch nn.LSTM (fused C++)": {"batch": 37.0, "course": 3.8},
     "JAX jit + lax.scan": {"batch": 54.0, "course": 0.65},
 }
-"""Issue 7's figures for these 2-core machines (float64 LSTM training step), for context."""
+"""Reference figures measured on these 2-core machines when the performance goals were set
+(float64 LSTM training step), for context; not re-measured by this module."""
 
 REF = "NumPy reference LSTM"
 TORCH_COMPOSED = "PyTorch LSTM (composed cell)"
@@ -368,7 +375,7 @@ def render(res: dict[str, object]) -> str:
         out += [f"  note: {n}" for n in r["notes"]]
         out.append("")
     pub = res["published_ms"]
-    out.append(table(["published reference figures (issue 7; not measured here)",
+    out.append(table(["reference figures when the goals were set (not measured here)",
                       "batch ms", "course ms"],
                      [[k, f"{v['batch']:g}", f"{v['course']:g}"]
                       for k, v in pub.items()]))  # type: ignore[union-attr]
@@ -377,15 +384,10 @@ def render(res: dict[str, object]) -> str:
 
 def main() -> None:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="few rounds (smoke run)")
-    ap.add_argument("--size", choices=tuple(SIZES), action="append",
-                    help="only this size (repeatable); default both")
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = ap.parse_args()
-    res = run(quick=a.quick, sizes=tuple(a.size or SIZES))
-    print(render(res))
-    write_json(res, a.json)
+    a = parse_bench_args(__doc__, "few rounds (smoke run)", lambda ap: ap.add_argument(
+        "--size", choices=tuple(SIZES), action="append",
+        help="only this size (repeatable); default both"))
+    print_and_save(run(quick=a.quick, sizes=tuple(a.size or SIZES)), render, a.json)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ call).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks._timing import interleaved, table, write_json
+from benchmarks._timing import interleaved, parse_bench_args, print_and_save, table
 
 SHAPES: tuple[tuple[int, int], ...] = ((50, 1), (128, 32))
 OPS: tuple[str, ...] = ("add", "matmul", "tanh")
@@ -162,13 +161,8 @@ def render(res: dict[str, object]) -> str:
 
 def main() -> None:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="few short rounds (smoke run)")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = p.parse_args()
-    res = run(quick=a.quick)
-    print(render(res))
-    write_json(res, a.json)
+    a = parse_bench_args(__doc__, "few short rounds (smoke run)")
+    print_and_save(run(quick=a.quick), render, a.json)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Run ``python -m benchmarks.memory`` (``--T 500`` is the default; ``--quick`` uses T_x=100).
 
-The case is issue 7's: the "batch" LSTM (m=32, n_x=64, n_a=128, n_y=64, sigmoid + BCE) at
-T_x=500, forward + BPTT. Each implementation runs in its own ``python`` process, which
+The case is the memory goal's (goal 3 of benchmarks/README.md): the "batch" LSTM (m=32,
+n_x=64, n_a=128, n_y=64, sigmoid + BCE) at T_x=500, forward + BPTT. Each implementation runs
+in its own ``python`` process, which
 
 1. imports what it needs and builds the data and the model,
 2. runs one warm-up step at T_x=2 (Numba compilation or cache loading happens here, not below),
@@ -138,11 +139,9 @@ def main() -> None:
     if a.child:
         print(json.dumps(child(a.child, a.T or 500)))
         return
-    res = run(quick=a.quick, T_x=a.T)
-    print(render(res))
-    from benchmarks._timing import write_json
+    from benchmarks._timing import print_and_save  # not before: the children import only NumPy
 
-    write_json(res, a.json)
+    print_and_save(run(quick=a.quick, T_x=a.T), render, a.json)
 
 
 if __name__ == "__main__":

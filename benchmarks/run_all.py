@@ -8,8 +8,8 @@ Each part runs in its own subprocess — :mod:`benchmarks.bench_ops`, :mod:`benc
 by ``--threads`` (default 1: on a 2-core machine shared with other work, a multi-threaded BLAS
 waits for a busy core and small GEMMs become several times slower and erratic; one thread each
 is the fair and repeatable setting; ``--threads 0`` leaves every library's default). Their tables
-are printed as they finish; then a summary of ms/step, ratios and peak memory, the issue-7 goals
-with their measured status, ``benchmarks/results/results.json`` and
+are printed as they finish; then a summary of ms/step, ratios and peak memory, the goals of
+``benchmarks/README.md`` with their measured status, ``benchmarks/results/results.json`` and
 ``benchmarks/results/ratios.png`` (if matplotlib is installed).
 """
 
@@ -101,7 +101,7 @@ def summary(res: dict[str, dict]) -> str:
 
 
 def goals(res: dict[str, dict]) -> tuple[str, list[dict[str, object]]]:
-    """Issue 7's goals, each with the measured figure and ok / OVER / n/a."""
+    """The goals of benchmarks/README.md, each with the measured figure and ok / OVER / n/a."""
     sizes = res.get("models", {}).get("sizes", {})
 
     def ms(size: str, name: str) -> float | None:
@@ -173,7 +173,8 @@ def goals(res: dict[str, dict]) -> tuple[str, list[dict[str, object]]]:
          1.5, "µs")
     rows = [[g["goal"], "—" if g["ratio"] is None else f"{g['ratio']:.2f}", f"{g['limit']:g}",
              g["status"], g["vs"]] for g in out]
-    return table(["goal", "measured", "limit", "status", "against"], rows, "GOALS (issue 7)"), out
+    title = "GOALS (benchmarks/README.md)"
+    return table(["goal", "measured", "limit", "status", "against"], rows, title), out
 
 
 def chart(res: dict[str, dict], path: Path) -> str:

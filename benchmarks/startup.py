@@ -15,12 +15,11 @@ Two cache states, for the composed and (when available) the fused LSTM:
 * **cold**: ``NUMBA_CACHE_DIR`` points at a new empty directory every time, so every jitted
   function used on the way is compiled, as on a user's very first run.
 
-Target (issue 7): import + first step ≤ 1.5 s with a warm cache.
+Target (goal 4 of benchmarks/README.md): import + first step ≤ 1.5 s with a warm cache.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -131,15 +130,10 @@ def render(res: dict[str, object]) -> str:
 
 def main() -> None:
     """Command-line entry point."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one repetition of each (smoke run)")
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    a = ap.parse_args()
-    res = run(quick=a.quick)
-    print(render(res))
-    from benchmarks._timing import write_json
+    from benchmarks._timing import parse_bench_args, print_and_save
 
-    write_json(res, a.json)
+    a = parse_bench_args(__doc__, "one repetition of each (smoke run)")
+    print_and_save(run(quick=a.quick), render, a.json)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ releases its graph.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -99,6 +100,18 @@ def evaluations_needed(mode: str, sizes: Sequence[int], samples: int | None = No
     return 1 + sum(per(int(n)) for n in sizes)
 
 
+def _finite(name: str, value: Any, positive: bool) -> float:
+    """float(value), finite and > 0 (positive) or ≥ 0; else a ValueError naming the argument."""
+    want = "a finite number > 0" if positive else "a finite number ≥ 0"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"gradcheck: {name} must be {want}; got {value!r}") from None
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ValueError(f"gradcheck: {name} must be {want}; got {value!r}")
+    return v
+
+
 def _named_inputs(inputs: Any) -> list[tuple[str, Tensor]]:
     """A Tensor, a sequence of Tensors or a name → Tensor mapping, as (name, Tensor) pairs."""
     if isinstance(inputs, Tensor):
@@ -123,6 +136,9 @@ def _named_inputs(inputs: Any) -> list[tuple[str, Tensor]]:
         if t.dtype.kind == "c":
             raise TypeError(f"gradcheck: input {name!r} is complex ({t.dtype}); gradcheck checks "
                             "real functions of real inputs (mode='complex' makes its own copies)")
+        if t.size == 0:
+            raise ValueError(f"gradcheck: input {name!r} has no elements (shape {t.shape}), "
+                             "so there is no gradient to check; pass non-empty inputs")
         if id(t) in seen:
             raise ValueError(f"gradcheck: input {name!r} is given twice")
         seen.add(id(t))
@@ -194,6 +210,9 @@ def _analytic(ev: _Evaluator, tensors: list[Tensor],
                          "recompute its output from the inputs on every call")
     if out.dtype.kind != "f":
         raise TypeError(f"gradcheck: f() must return a real Tensor; got {out.dtype}")
+    if out.size == 0:
+        raise ValueError(f"gradcheck: f() returned an empty Tensor (shape {out.shape}), so "
+                         "every gradient is trivially zero and nothing would be checked")
     if out.dtype == np.float32:
         warnings.warn("gradcheck: f() returns float32 although its inputs are float64; "
                       "numeric derivatives of a float32 output are inaccurate (~1e-3)",
@@ -231,6 +250,8 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
     `eps` the step (ε, h) of the mode; `samples` the entries per input for "sampled";
     `seed` fixes the output cotangent, the sampled entries and the directions; `rtol`/`atol`
     override the mode's thresholds; `progress(1)` is called after each evaluation of f.
+    ValueError names the argument when `eps` is not finite and > 0, `rtol`/`atol` not finite
+    and ≥ 0, or an input or f()'s output has no elements (nothing to check).
     Float32 inputs are checked through float64 copies (with a UserWarning). Returns a
     `GradcheckReport`, truthy iff every input passed; the inputs are left exactly as they were.
 
@@ -245,12 +266,14 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
     if samples is not None and mode != "sampled":
         raise ValueError(f"gradcheck: samples applies to mode='sampled' only (mode={mode!r})")
     cfg = DEFAULTS[mode]
-    if eps is not None and not float(eps) > 0:
-        raise ValueError(f"gradcheck: eps must be positive; got {eps!r}")
+    if eps is not None:
+        eps = _finite("eps", eps, positive=True)
     k = cfg.samples if samples is None else int(samples)
     if k is not None and k < 1:
         raise ValueError(f"gradcheck: samples must be a positive integer; got {samples!r}")
-    tol = cfg.rtol if rtol is None else float(rtol)
+    tol = cfg.rtol if rtol is None else _finite("rtol", rtol, positive=False)
+    if atol is not None:
+        atol = _finite("atol", atol, positive=False)
     pairs = _named_inputs(inputs)
     tensors = [t for _, t in pairs]
     originals = [t.data for t in tensors]
@@ -269,9 +292,9 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
         for t, w in zip(tensors, works, strict=True):
             t.data = w
         grads, scale = _analytic(ev, tensors, rng_out)
-        step = cfg.step(scale) if eps is None else float(eps)
+        step = cfg.step(scale) if eps is None else eps
         noise = _NOISE * _U * scale / (1.0 if mode == "complex" else step)
-        floor = noise if atol is None else float(atol)
+        floor = noise if atol is None else atol
         if mode == "complex":  # every input complex: then a real output means a dropped Im
             works = [w.astype(np.complex128) for w in works]
             for t, w in zip(tensors, works, strict=True):

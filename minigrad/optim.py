@@ -40,10 +40,40 @@ def _param_list(params: Iterable[Tensor], who: str) -> list[Tensor]:
 
 
 def _nonneg(who: str, name: str, value: float) -> float:
-    value = float(value)
+    """float(value), which must be a finite number ≥ 0 (lr, momentum, eps, clipping bounds)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: {name} must be a finite number ≥ 0; got {value!r}") from None
     if not value >= 0.0 or not math.isfinite(value):
         raise ValueError(f"{who}: {name} must be a finite number ≥ 0; got {value!r}")
     return value
+
+
+def _hyper(who: str, name: str, value: Any, label: str | None = None) -> float:
+    """A checked hyper-parameter: betas (``beta1``, ``beta2``) in [0, 1), the others finite ≥ 0.
+
+    ``label`` is the name the caller knows it by (``betas[0]`` in ``Adam(betas=...)``).
+    """
+    label = label or name
+    if not name.startswith("beta"):
+        return _nonneg(who, label, value)
+    try:
+        b = float(value)
+    except (TypeError, ValueError):
+        b = math.nan
+    if not 0.0 <= b < 1.0:
+        raise ValueError(f"{who}: {label} must be a number in [0, 1); got {value!r}")
+    return b
+
+
+def _step_count(who: str, value: Any) -> int:
+    """The number of steps taken: an integer ≥ 0 (Adam's bias correction divides by 1 − β^t)."""
+    a = np.asarray(value)
+    if a.shape != () or a.dtype.kind not in "iu" or int(a) < 0:
+        raise ValueError(f"{who}: step must be an integer ≥ 0 (the number of steps taken); "
+                         f"got {value!r}")
+    return int(a)
 
 
 class Optimizer:
@@ -53,8 +83,16 @@ class Optimizer:
     _slots: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
-        self.params = _param_list(params, type(self).__name__)
-        self.lr = _nonneg(type(self).__name__, "lr", lr)
+        who = type(self).__name__
+        self.params = _param_list(params, who)
+        for i, p in enumerate(self.params):
+            if not p.is_leaf:
+                raise ValueError(
+                    f"{who}: parameter {i} (shape {p.shape}) is the result of an op, not a leaf "
+                    "tensor; an optimizer updates leaves in place: pass the parameters "
+                    "themselves (tensors created with requires_grad=True, e.g. "
+                    "model.parameters().values()), not values computed from them")
+        self.lr = _hyper(who, "lr", lr)
         self.step_count = 0
         self.state: dict[str, list[np.ndarray | None]] = {s: [None] * len(self.params)
                                                           for s in self._slots}
@@ -96,6 +134,8 @@ class Optimizer:
         missing = [k for k in ("step", *self._hyper) if k not in state]
         if missing:
             raise ValueError(f"{who}.load_state_dict: missing entries {missing}")
+        hyper = {h: _hyper(f"{who}.load_state_dict", h, state[h]) for h in self._hyper}
+        step = _step_count(f"{who}.load_state_dict", state["step"])
         slots: dict[str, list[np.ndarray | None]] = {s: [None] * len(self.params)
                                                      for s in self._slots}
         for key, value in state.items():
@@ -111,9 +151,9 @@ class Optimizer:
                 raise ValueError(f"{who}.load_state_dict: {key} has shape {arr.shape}; "
                                  f"parameter {i} is {self.params[i].shape}")
             slots[slot][i] = arr
-        for h in self._hyper:
-            setattr(self, h, float(np.asarray(state[h])))
-        self.step_count = int(np.asarray(state["step"]))
+        for h, value in hyper.items():
+            setattr(self, h, value)
+        self.step_count = step
         self.state = slots
 
 
@@ -128,7 +168,7 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.momentum = _nonneg("SGD", "momentum", momentum)
+        self.momentum = _hyper("SGD", "momentum", momentum)
 
     def step(self) -> None:
         """v ← μ v + g;  θ ← θ − lr v  (plain SGD when μ = 0)."""
@@ -161,11 +201,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, lr)
-        self.beta1, self.beta2 = (float(b) for b in betas)
-        for name, b in (("betas[0]", self.beta1), ("betas[1]", self.beta2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"Adam: {name} must be in [0, 1); got {b!r}")
-        self.eps = _nonneg("Adam", "eps", eps)
+        b1, b2 = betas
+        self.beta1 = _hyper("Adam", "beta1", b1, label="betas[0]")
+        self.beta2 = _hyper("Adam", "beta2", b2, label="betas[1]")
+        self.eps = _hyper("Adam", "eps", eps)
 
     @property
     def betas(self) -> tuple[float, float]:

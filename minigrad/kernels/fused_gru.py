@@ -9,7 +9,8 @@ their NumPy twins ``*_loop_np`` (BLAS GEMM per step, NumPy's SIMD exp/tanh) for 
 import numpy as np
 from numba import njit
 
-from .fused_rnn_lstm import matmul_into, sigmoid, sigmoid_inplace
+from .elementwise import sigmoid_inplace, sigmoid_scalar
+from .fused_rnn_lstm import matmul_into
 
 
 # ----------------------------------------------------------------------------- GRU (notes)
@@ -19,8 +20,8 @@ def gru_gates_step(s, z, c_prev, rc):
     m, n = c_prev.shape
     for i in range(m):
         for j in range(n):
-            g_u = sigmoid(z[i, n + j] + s[i, j])
-            g_r = sigmoid(z[i, 2 * n + j] + s[i, n + j])
+            g_u = sigmoid_scalar(z[i, n + j] + s[i, j])
+            g_r = sigmoid_scalar(z[i, 2 * n + j] + s[i, n + j])
             z[i, n + j] = g_u
             z[i, 2 * n + j] = g_r
             rc[i, j] = g_r * c_prev[i, j]
@@ -132,8 +133,8 @@ def gru_after_forward_step(s, z, c_prev, c):
     m, n = c.shape
     for i in range(m):
         for j in range(n):
-            g_u = sigmoid(z[i, n + j] + s[i, j])
-            g_r = sigmoid(z[i, 2 * n + j] + s[i, n + j])
+            g_u = sigmoid_scalar(z[i, n + j] + s[i, j])
+            g_r = sigmoid_scalar(z[i, 2 * n + j] + s[i, n + j])
             h_c = z[i, 3 * n + j] + s[i, 2 * n + j]
             cand = np.tanh(z[i, j] + g_r * h_c)
             z[i, j] = cand

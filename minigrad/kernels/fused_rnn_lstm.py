@@ -26,8 +26,10 @@ where a NumPy call (~1 µs) per operation would cost more than the arithmetic. B
 sits its NumPy twin ``*_loop_np``, the same loop in Python with a BLAS GEMM per step and NumPy's
 SIMD exp/tanh in the forward steps (``*_step_np``; scalar exp/tanh in Numba are ~5x slower);
 the backward steps have no transcendental functions and are shared. The LSTM's NumPy twin
-splits its step around the two SIMD calls into two small Numba kernels (``lstm_preactivate``,
-``lstm_cell_update``) that do the rest in one pass each (fewer, cheaper calls). The ops layer
+splits its step around the SIMD calls into two small Numba kernels (``lstm_preactivate``,
+``lstm_cell_update``) that do the rest in one pass each (fewer, cheaper calls). σ is
+``minigrad.kernels.elementwise``'s, everywhere: ``sigmoid_scalar`` in the compiled steps,
+``sigmoid_inplace`` (compiled passes around SIMD exp) in the NumPy ones. The ops layer
 (``minigrad.ops.fused``) picks one by problem size.
 
 All kernels are dtype-generic (float32, float64, complex128 for complex-step checks): only
@@ -37,20 +39,7 @@ analytic operations on values; relu compares ``.real`` and the ops layer refuses
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def sigmoid(x):
-    """σ(x) = 1 / (1 + e^-x), analytic so that it works for complex x too."""
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def sigmoid_inplace(x: np.ndarray) -> None:
-    """x <- 1 / (1 + e^-x) (e^-x = inf for x < -709 gives exactly 0, not a warning)."""
-    np.negative(x, out=x)
-    with np.errstate(over="ignore"):
-        np.exp(x, out=x)
-    x += 1.0
-    np.reciprocal(x, out=x)
+from .elementwise import sigmoid_inplace, sigmoid_scalar
 
 
 @njit(cache=True)
@@ -137,9 +126,9 @@ def lstm_forward_step(s, z, b, c_prev, c, tc, h):
     for i in range(m):
         for j in range(n):
             cand = np.tanh(z[i, j] + b[j] + s[i, j])
-            g_u = sigmoid(z[i, n + j] + b[n + j] + s[i, n + j])
-            g_f = sigmoid(z[i, 2 * n + j] + b[2 * n + j] + s[i, 2 * n + j])
-            g_o = sigmoid(z[i, 3 * n + j] + b[3 * n + j] + s[i, 3 * n + j])
+            g_u = sigmoid_scalar(z[i, n + j] + b[n + j] + s[i, n + j])
+            g_f = sigmoid_scalar(z[i, 2 * n + j] + b[2 * n + j] + s[i, 2 * n + j])
+            g_o = sigmoid_scalar(z[i, 3 * n + j] + b[3 * n + j] + s[i, 3 * n + j])
             z[i, j] = cand
             z[i, n + j] = g_u
             z[i, 2 * n + j] = g_f
@@ -176,34 +165,28 @@ def lstm_backward_step(g, gc, da, dc, gates, c_prev, tc, dz):
 
 @njit(cache=True)
 def lstm_preactivate(s, z, b):
-    """z <- z + b + s for the candidate block, z <- -(z + b + s) = -pre-activation for the 3
-    gates (NumPy's exp then gives e^-x for σ(x) = 1 / (1 + e^-x))."""
-    m, n = s.shape[0], s.shape[1] // 4
+    """z <- z + b + s: the pre-activations of [ĉ; Γ_u; Γ_f; Γ_o]."""
+    m, n4 = s.shape
     for i in range(m):
-        for j in range(n):
+        for j in range(n4):
             z[i, j] = z[i, j] + b[j] + s[i, j]
-        for j in range(n, 4 * n):
-            z[i, j] = -(z[i, j] + b[j] + s[i, j])
 
 
 @njit(cache=True)
 def lstm_cell_update(z, c_prev, c):
-    """Gate blocks of z hold e^-x: z <- σ(x) = 1 / (1 + e^-x); then c^(t) = Γ_u ĉ + Γ_f c^(t-1)."""
+    """z holds the activations [ĉ; Γ_u; Γ_f; Γ_o]: c^(t) = Γ_u ĉ + Γ_f c^(t-1)."""
     m, n = c.shape
     for i in range(m):
-        for j in range(n, 4 * n):
-            z[i, j] = 1.0 / (1.0 + z[i, j])
         for j in range(n):
             c[i, j] = z[i, n + j] * z[i, j] + z[i, 2 * n + j] * c_prev[i, j]
 
 
-def lstm_forward_step_np(s, z, b, c_prev, c, tc, h):
-    """lstm_forward_step with NumPy's SIMD tanh/exp (call under np.errstate(over="ignore"):
-    e^-x = inf for x < -709 gives σ = 0 exactly)."""
+def lstm_forward_step_np(s, z, b, c_prev, c, tc, h, scratch=None):
+    """lstm_forward_step with NumPy's SIMD tanh/exp (scratch: (m, 3 n_a) for the gates' exp)."""
     n = c.shape[1]
     lstm_preactivate(s, z, b)
     np.tanh(z[:, :n], out=z[:, :n])  # ĉ
-    np.exp(z[:, n:], out=z[:, n:])  # e^-x of the gates
+    sigmoid_inplace(z[:, n:], scratch)  # Γ_u, Γ_f, Γ_o
     lstm_cell_update(z, c_prev, c)
     np.tanh(c, out=tc)
     np.multiply(tc, z[:, 3 * n :], out=h)  # a^(t) = Γ_o tanh(c^(t))
@@ -231,10 +214,10 @@ def lstm_backward_loop(G, Gc, Z, C, Ws, dZ, da, dc, tc):
 
 # NumPy twins of the loops: BLAS GEMMs and SIMD exp/tanh, for large problems.
 def lstm_forward_loop_np(Z, H, C, tc, WsT, b, s):
-    with np.errstate(over="ignore"):
-        for t in range(Z.shape[0]):
-            np.matmul(H[t], WsT, out=s)
-            lstm_forward_step_np(s, Z[t], b, C[t], C[t + 1], tc, H[t + 1])
+    scratch = np.empty((s.shape[0], s.shape[1] * 3 // 4), s.dtype)
+    for t in range(Z.shape[0]):
+        np.matmul(H[t], WsT, out=s)
+        lstm_forward_step_np(s, Z[t], b, C[t], C[t + 1], tc, H[t + 1], scratch)
 
 
 def lstm_backward_loop_np(G, Gc, Z, C, Ws, dZ, da, dc, tc):

@@ -24,6 +24,20 @@ from .reductions import sum as _sum
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse"]
 
 REDUCTIONS = ("notes", "sum", "mean")
+#: PyTorch's BCELoss constants: each log term is clamped at LOG_MIN, and the divisions of the
+#: gradient use at least DIV_MIN (PyTorch: max(ŷ(1 − ŷ), 1e-12)).
+LOG_MIN = -100.0
+DIV_MIN = 1e-12
+
+
+def _batch_size(op: str, shape: tuple[int, ...]) -> int:
+    """m for reduction="notes": the size of the batch axis 1 (1 for 0-d and 1-d); never 0."""
+    m = shape[1] if len(shape) >= 2 else 1
+    if m == 0:
+        raise ValueError(f"{op}: reduction='notes' averages over the batch axis 1, which is "
+                         f"empty (shape {tuple(shape)}, m = 0); pass at least one example "
+                         "or use reduction='sum'")
+    return m
 
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
@@ -33,8 +47,7 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "mean":
         return _mean(loss)
     if reduction == "notes":
-        m = loss.shape[1] if loss.ndim >= 2 else 1
-        return _sum(loss) / m
+        return _sum(loss) / _batch_size(op, loss.shape)
     if reduction == "none":
         return loss
     raise ValueError(f"{op}: reduction must be one of {REDUCTIONS + ('none',)}, got {reduction!r}")
@@ -67,16 +80,23 @@ def _xdiv(c: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _strictly_inside(p: np.ndarray) -> bool:
-    """0 < p < 1 everywhere (real p; complex p takes the exact path)."""
-    return p.dtype.kind != "c" and p.size > 0 and p.min() > 0 and p.max() < 1
+def _clamped_log(p: np.ndarray) -> np.ndarray:
+    """max(log p, LOG_MIN) for real p ∈ [0, 1]: log 0 gives LOG_MIN, without a warning."""
+    with np.errstate(divide="ignore"):
+        out = np.log(p)
+    return np.maximum(out, LOG_MIN, out=out)
 
 
 class BinaryCrossEntropy(Function):
-    """L = −y log ŷ − (1 − y) log(1 − ŷ), element-wise (the notes' L⟨t⟩).
+    """L = −y log ŷ − (1 − y) log(1 − ŷ), element-wise (the notes' L⟨t⟩), as PyTorch's BCELoss.
 
-    ∂L/∂ŷ = −y/ŷ + (1 − y)/(1 − ŷ);  ∂L/∂y = log(1 − ŷ) − log ŷ.
-    Terms whose coefficient is 0 are exactly 0, so ŷ ∈ {0, 1} gives exact values, no warnings.
+    Real ŷ: each log is clamped at LOG_MIN = −100, so L ≤ 100 per element, finite even for a
+    confidently wrong ŷ ∈ {0, 1}, and a term with coefficient 0 is exactly 0 (ŷ = y ∈ {0, 1}
+    gives L = 0). ∂L/∂ŷ = (1 − y)/max(1 − ŷ, DIV_MIN) − y/max(ŷ, DIV_MIN): the exact derivative
+    wherever ŷ and 1 − ŷ are ≥ 1e-12, and at most 1e12 in size elsewhere (like PyTorch's
+    (ŷ − y)/max(ŷ(1 − ŷ), 1e-12), it keeps pushing a saturated wrong prediction back although
+    the clamped loss is flat there). ∂L/∂y = max(log(1 − ŷ), −100) − max(log ŷ, −100).
+    Complex ŷ (complex-step checks): the exact formulas, unclamped (0 · log 0 = 0).
     """
 
     name = "bce"
@@ -84,23 +104,33 @@ class BinaryCrossEntropy(Function):
     @staticmethod
     def forward(ctx: Any, yh: np.ndarray, y: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(yh, y)
-        ctx.inside = _strictly_inside(yh)
-        if ctx.inside:  # the usual case, 0 < ŷ < 1: no term needs the 0·log 0 = 0 rule
-            return -(y * np.log(yh) + (1 - y) * np.log(1 - yh))
-        return -(_xlog(y, yh) + _xlog(1 - y, 1 - yh))
+        if yh.dtype.kind == "c":
+            return -(_xlog(y, yh) + _xlog(1 - y, 1 - yh))
+        return -(y * _clamped_log(yh) + (1 - y) * _clamped_log(1 - yh))
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         yh, y = ctx.saved_tensors
-        if ctx.inside:
-            g_yh = g * ((1 - y) / (1 - yh) - y / yh)
-        else:
+        if yh.dtype.kind == "c":
             g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
+        else:
+            g_yh = g * ((1 - y) / np.maximum(1 - yh, DIV_MIN) - y / np.maximum(yh, DIV_MIN))
         if not ctx.needs_input_grad[1]:  # the usual case: targets are constants
             return g_yh, None
-        with np.errstate(divide="ignore"):
-            g_y = g * (np.log(1 - yh) - np.log(yh))
-        return g_yh, g_y
+        if yh.dtype.kind == "c":
+            return g_yh, g * (np.log(1 - yh) - np.log(yh))
+        return g_yh, g * (_clamped_log(1 - yh) - _clamped_log(yh))
+
+
+def _check_probabilities(op: str, y_hat: Tensor) -> None:
+    """Raise unless every ŷ (its real part) lies in [0, 1]; NaN passes (it propagates)."""
+    p = y_hat.data.real
+    bad = (p < 0) | (p > 1)
+    if bad.any():
+        raise ValueError(
+            f"{op}: y_hat must be probabilities in [0, 1] (e.g. sigmoid outputs); got values "
+            f"from {np.nanmin(p):g} to {np.nanmax(p):g}. For logits (pre-sigmoid values) use "
+            "binary_cross_entropy_with_logits")
 
 
 def binary_cross_entropy(y_hat: Any, y: Any, reduction: str = "notes") -> Tensor:
@@ -108,9 +138,13 @@ def binary_cross_entropy(y_hat: Any, y: Any, reduction: str = "notes") -> Tensor
 
     reduction="notes" (default): Σ over output units and time steps, averaged over the batch
     axis 1 of the (n_y, m, T_x) layout. "sum", "mean", or "none" (element-wise) also.
+    ŷ must lie in [0, 1] (ValueError otherwise; NaN propagates). As in PyTorch, each log is
+    clamped at −100, so a confidently wrong ŷ ∈ {0, 1} costs 100 and has a finite gradient
+    (see `BinaryCrossEntropy`); from logits, `binary_cross_entropy_with_logits` is exact.
     """
     y_hat = y_hat if isinstance(y_hat, Tensor) else Tensor(y_hat)
     _check_same_shape("binary_cross_entropy", y_hat, y)
+    _check_probabilities("binary_cross_entropy", y_hat)
     return _reduce(BinaryCrossEntropy.apply(y_hat, y), reduction, "binary_cross_entropy")
 
 
@@ -195,9 +229,10 @@ def cross_entropy(logits: Any, y: Any, reduction: str = "notes") -> Tensor:
     _check_same_shape("cross_entropy", logits, y)
     constant_y = not (isinstance(y, Tensor) and y.requires_grad)
     if constant_y and reduction in REDUCTIONS:
-        size, shape = logits.size, logits.shape
-        m = shape[1] if len(shape) >= 2 else 1
-        scale = {"notes": 1.0 / m, "sum": 1.0, "mean": 1.0 / max(size, 1)}[reduction]
+        if reduction == "notes":
+            scale = 1.0 / _batch_size("cross_entropy", logits.shape)
+        else:
+            scale = 1.0 if reduction == "sum" else 1.0 / max(logits.size, 1)
         return SoftmaxCrossEntropy.apply(logits, y, scale=scale)
     per_unit = -(log_softmax(logits, axis=0) * y)
     return _reduce(per_unit, reduction, "cross_entropy")

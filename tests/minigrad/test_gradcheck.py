@@ -37,13 +37,8 @@ class Square(Function):
         return (2 * x * g,)
 
 
-class SquareMissing2(Function):
+class SquareMissing2(Square):
     """d(x²)/dx written as x: the factor 2 is missing."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
 
     @staticmethod
     def backward(ctx, g):
@@ -51,13 +46,17 @@ class SquareMissing2(Function):
         return (x * g,)
 
 
-class MulHalfB(Function):
-    """a * b with the gradient of b scaled by 0.5 (a's is right)."""
+class _Mul(Function):
+    """a * b; the subclasses below get b's gradient wrong (a's is right)."""
 
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return a * b
+
+
+class MulHalfB(_Mul):
+    """a * b with the gradient of b scaled by 0.5."""
 
     @staticmethod
     def backward(ctx, g):
@@ -65,13 +64,8 @@ class MulHalfB(Function):
         return g * b, 0.5 * g * a
 
 
-class MulNoB(Function):
+class MulNoB(_Mul):
     """a * b that forgets b's gradient (None: the tape sees zero)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
 
     @staticmethod
     def backward(ctx, g):
@@ -295,8 +289,30 @@ def test_validation_errors() -> None:
         mg.gradcheck(lambda: mg.tanh(x), [x, np.ones(3)])
     with pytest.raises(ValueError, match="twice"):
         mg.gradcheck(lambda: mg.tanh(x), [x, x])
-    with pytest.raises(ValueError, match="eps must be positive"):
+    with pytest.raises(ValueError, match=r"eps must be a finite number > 0; got 0.0"):
         mg.gradcheck(lambda: mg.tanh(x), x, eps=0.0)
+
+
+@pytest.mark.parametrize(("arg", "value", "want"), [
+    ("eps", np.inf, "> 0"), ("eps", np.nan, "> 0"), ("eps", -1e-6, "> 0"), ("eps", "big", "> 0"),
+    ("rtol", -1e-6, "≥ 0"), ("rtol", np.nan, "≥ 0"), ("rtol", np.inf, "≥ 0"),
+    ("atol", -1.0, "≥ 0"), ("atol", np.nan, "≥ 0"), ("atol", np.inf, "≥ 0"),
+])
+def test_steps_and_tolerances_must_be_finite(arg: str, value: object, want: str) -> None:
+    """eps=inf made every numeric derivative 0 or NaN; rtol/atol = NaN or inf passed anything."""
+    x = _x()
+    with pytest.raises(ValueError, match=rf"gradcheck: {arg} must be a finite number {want}"):
+        mg.gradcheck(lambda: mg.tanh(x), x, **{arg: value})
+
+
+@pytest.mark.parametrize("mode", ["full", "sampled", "directional", "complex"])
+def test_empty_inputs_and_outputs_are_refused(mode: str) -> None:
+    x, empty = _x(), Tensor(np.zeros((0, 3)), requires_grad=True)
+    msg = r"gradcheck: input 'e' has no elements \(shape \(0, 3\)\)"
+    with pytest.raises(ValueError, match=msg):
+        mg.gradcheck(lambda: mg.tanh(empty), {"e": empty}, mode=mode)
+    with pytest.raises(ValueError, match=r"f\(\) returned an empty Tensor \(shape \(0,\)\)"):
+        mg.gradcheck(lambda: mg.tanh(x).reshape(-1)[:0], x, mode=mode)
 
 
 def test_unused_input_has_zero_gradient_and_passes() -> None:

@@ -346,3 +346,59 @@ def test_kernels_package_is_the_only_numba_user() -> None:
     ]
     assert offenders == []
 
+
+
+# ----------------------------------------------------------------------------- σ in the fused steps
+SATURATED = np.array([-1000.0, 1000.0, -745.5, 745.5, -40.0, 40.0, 0.3, -0.3])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_sigmoid_inplace_matches_the_twin(dtype: type) -> None:
+    """In place on a strided block (with and without scratch), as ``sigmoid_numpy``, no warning."""
+    z = data((6, 12)).astype(dtype)
+    z[0, 4:] = SATURATED
+    if dtype == np.complex128:
+        z += 1e-20j
+    want = K.sigmoid_numpy(z[:, 4:])
+    z2 = z.copy()
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        K.sigmoid_inplace(z[:, 4:])
+        K.sigmoid_inplace(z2[:, 4:], np.empty((6, 8), dtype))
+    assert_close(z[:, 4:], want)
+    np.testing.assert_array_equal(z2, z)
+    assert z[0, 4] == 0 and z[0, 5] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("step", ["lstm_forward_step", "lstm_forward_step_np"])
+def test_fused_lstm_gates_are_the_elementwise_sigmoid(step: str, dtype: type) -> None:
+    """The fused steps' gates equal ``K.sigmoid``, saturating to exactly 0/1 without warnings
+    for real and complex-step pre-activations (a naive 1/(1 + e^-x) gives NaN at x + 1e-20j,
+    x = -1000)."""
+    from minigrad.kernels import fused_rnn_lstm as F
+    n = SATURATED.size
+    x = SATURATED.astype(dtype) + (1e-20j if dtype == np.complex128 else 0)
+    z = np.zeros((1, 4 * n), dtype)
+    z[0, n:] = np.tile(x, 3)
+    zeros = np.zeros((1, n), dtype)
+    c, tc, h = (np.empty((1, n), dtype) for _ in range(3))
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        getattr(F, step)(np.zeros((1, 4 * n), dtype), z, np.zeros(4 * n, dtype), zeros, c, tc, h)
+        want = K.sigmoid(x)
+    for k in (1, 2, 3):
+        assert_close(z[0, k * n:(k + 1) * n], want)
+    assert np.all(z[0, n:].real[0::8] == 0) and np.all(z[0, n:].real[1::8] == 1)
+
+
+@pytest.mark.parametrize("step", ["gru_gates_step", "gru_gates_step_np"])
+def test_fused_gru_gates_are_the_elementwise_sigmoid(step: str) -> None:
+    from minigrad.kernels import fused_gru as FG
+    n = SATURATED.size
+    z = np.zeros((1, 3 * n))
+    z[0, n:] = np.tile(SATURATED, 2)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        getattr(FG, step)(np.zeros((1, 2 * n)), z, np.ones((1, n)), np.empty((1, n)))
+    assert_close(z[0, n:], np.tile(K.sigmoid(SATURATED), 2))

@@ -225,3 +225,49 @@ def test_clipping_never_writes_into_gradient_arrays():
     assert np.sqrt(np.sum(a.grad**2) + np.sum(b.grad**2)) == pytest.approx(1.0, rel=1e-5)
     np.testing.assert_array_equal(ga, 3.0)             # the originals are untouched
     np.testing.assert_array_equal(gb, -40.0)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("step", -1, r"step must be an integer ≥ 0 \(the number of steps taken\); got -1"),
+    ("step", np.float64(2.5), "step must be an integer ≥ 0"),
+    ("step", np.array([1, 2]), "step must be an integer ≥ 0"),
+    ("lr", -0.1, r"lr must be a finite number ≥ 0; got -0.1"),
+    ("lr", np.float64(np.inf), "lr must be a finite number ≥ 0"),
+    ("beta1", 1.0, r"beta1 must be a number in \[0, 1\); got 1.0"),
+    ("beta2", np.float64(np.nan), r"beta2 must be a number in \[0, 1\)"),
+    ("eps", -1e-8, "eps must be a finite number ≥ 0"),
+])
+def test_load_state_dict_validates_hyperparameters_and_step(key, value, message):
+    """A checkpoint with step −1 made the next Adam step divide by 1 − β⁰ = 0; now every value
+    is checked, and a refused state changes nothing."""
+    params = make_params(np.random.default_rng(8))
+    for p in params:
+        p.grad = np.ones(p.shape)
+    adam = Adam(params, lr=0.01)
+    adam.step()
+    before = adam.state_dict()
+    with pytest.raises(ValueError, match=rf"Adam.load_state_dict: {message}"):
+        adam.load_state_dict({**before, key: value})
+    after = adam.state_dict()
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v)
+    adam.load_state_dict({**before, "step": np.int64(0)})  # the valid edge: t = 1 next
+    adam.step()
+    assert all(np.all(np.isfinite(p.data)) for p in params)
+
+
+def test_sgd_load_state_dict_validates_momentum():
+    params = make_params(np.random.default_rng(9))
+    sgd = SGD(params, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="SGD.load_state_dict: momentum must be a finite"):
+        sgd.load_state_dict({**sgd.state_dict(), "momentum": -0.9})
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_optimizers_refuse_non_leaf_tensors(cls):
+    w = mg.Tensor(np.ones((2, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: parameter 1 \(shape \(2, 2\)\) is the "
+                                         r"result of an op, not a leaf tensor.*parameters"):
+        cls([w, w * 2.0], lr=0.1)
+    cls([w, mg.Tensor(np.zeros(3))], lr=0.1)  # leaves, with or without requires_grad
