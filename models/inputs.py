@@ -80,11 +80,13 @@ def positive_int(kind: str, name: str, value: Any) -> int:
     return int(value)
 
 
-def check_sequence(kind: str, n_x: int, dtype: np.dtype, x: Any) -> Sequence:
+def check_sequence(kind: str, n_x: int, dtype: np.dtype, x: Any, *,
+                   cut: bool = True) -> Sequence:
     """Check x (dense ``(n_x, m, T_x)`` or token ids ``(m, T_x)``) and cut it into steps.
 
-    A constant x is sliced as an array (no tape rows). A Tensor x is cut by one ``split``
-    record (its backward joins the T_x step gradients: O(size), not O(T_x · size)).
+    A constant x is sliced as an array (no tape rows). A Tensor x that requires grad is cut
+    by one ``split`` record (its backward joins the T_x step gradients: O(size), not
+    O(T_x · size)); with ``cut=False`` (the fused path reads x whole) it is not cut at all.
     """
     expected = f"{kind}: x must be (n_x, m, T_x) = ({n_x}, m, T_x)"
     if isinstance(x, Tensor):
@@ -101,12 +103,15 @@ def check_sequence(kind: str, n_x: int, dtype: np.dtype, x: Any) -> Sequence:
     if arr.shape[0] != n_x or arr.shape[1] < 1 or arr.shape[2] < 1:
         raise ValueError(f"{expected}; got {arr.shape}")
     _, m, T = arr.shape
+    if not np.iscomplexobj(arr):  # complex input stays complex (complex-step gradient checks)
+        arr = arr.astype(dtype, copy=False)
+    source = x if isinstance(x, Tensor) else arr
+    if not cut:
+        return Sequence([], m, T, source)
     if isinstance(x, Tensor) and x.requires_grad:
         pieces = mg.split(x, T, axis=2) if T > 1 else [x]
         return Sequence([piece.reshape(n_x, m) for piece in pieces], m, T, x)
-    if not np.iscomplexobj(arr):
-        arr = arr.astype(dtype, copy=False)
-    return Sequence([arr[:, :, t] for t in range(T)], m, T, x if isinstance(x, Tensor) else arr)
+    return Sequence([arr[:, :, t] for t in range(T)], m, T, source)
 
 
 def _check_ids(kind: str, n_x: int, dtype: np.dtype, ids: np.ndarray) -> Sequence:
@@ -131,6 +136,10 @@ def check_state(kind: str, name: str, value: Any, shape: tuple[int, int],
     """An initial state ``(n_a, m)``: zeros if None, the Tensor itself, or an array's Tensor."""
     if value is None:
         return Tensor(np.zeros(shape, dtype=dtype))
+    if not isinstance(value, Tensor) and (
+            isinstance(value, str | bytes) or np.asarray(value).dtype.kind not in "biufc"):
+        raise ValueError(f"{kind}: {name} must be None, a Tensor or an array of numbers of shape "
+                         f"(n_a, m) = {shape}; got {type(value).__name__} {value!r:.40}")
     got = value.shape if isinstance(value, Tensor) else np.shape(value)
     if tuple(got) != shape:
         raise ValueError(f"{kind}: {name} must be (n_a, m) = {shape}; got {tuple(got)}")

@@ -46,7 +46,8 @@ class LSTM(RecurrentModel):
     def __init__(self, n_x: int, n_a: int, n_y: int, *, output: str = "sigmoid",
                  forget_bias: float = 0.0, seed: int | None = None,
                  dtype: Any = np.float64, fused: bool = False) -> None:
-        if isinstance(forget_bias, bool) or not np.isfinite(forget_bias):
+        if (isinstance(forget_bias, bool) or not isinstance(forget_bias, int | float | np.number)
+                or not np.isfinite(forget_bias)):
             raise ValueError(f"LSTM: forget_bias must be a finite number; got {forget_bias!r}")
         self.forget_bias = float(forget_bias)
         super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype, fused=fused)

@@ -71,8 +71,9 @@ class RecurrentModel:
         if output not in OUTPUTS:
             raise ValueError(f"{self.kind}: output must be one of {OUTPUTS}; got {output!r}")
         self.output = output
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-            raise ValueError(f"{self.kind}: seed must be an int or None; got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                                 or seed < 0):
+            raise ValueError(f"{self.kind}: seed must be a non-negative int or None; got {seed!r}")
         self.seed = None if seed is None else int(seed)
         name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
         if name not in _DTYPES:
@@ -103,6 +104,27 @@ class RecurrentModel:
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``model.W_c = Tensor(...)`` replaces the parameter W_c that forward uses (same shape
+        and dtype, a leaf); any other attribute is set as usual."""
+        params = self.__dict__.get("_params", {})
+        if name not in params:
+            object.__setattr__(self, name, value)
+            return
+        old = params[name]
+        if not isinstance(value, Tensor) or not value.is_leaf:
+            got = "a computed Tensor" if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"{self.kind}: parameter {name} must be replaced by a leaf Tensor of "
+                            f"shape {old.shape} and dtype {old.dtype}; got {got} (to change its "
+                            f"values in place: model.{name}.data[...] = array)")
+        if value.shape != old.shape or value.dtype != old.dtype:
+            raise ValueError(f"{self.kind}: parameter {name} must be replaced by a Tensor of "
+                             f"shape {old.shape} and dtype {old.dtype}; got shape {value.shape} "
+                             f"and dtype {value.dtype}")
+        if value.name is None:
+            value.name = name
+        params[name] = value
+
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient (``p.grad = None``)."""
         for p in self._params.values():
@@ -113,20 +135,33 @@ class RecurrentModel:
         return {name: p.data.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, arrays: Any) -> None:
-        """Copy arrays (a mapping name → array) into the parameters, in place, after checking."""
+        """Copy arrays (a mapping name → array) into the parameters, in place.
+
+        All or nothing: names, shapes, dtypes (real numbers) and the parameters' arrays are
+        checked first; if anything is wrong, ValueError and no parameter changes.
+        """
+        if not hasattr(arrays, "keys"):
+            raise ValueError(f"{self.kind}.load_state_dict: arrays must be a mapping name → array; "
+                             f"got {type(arrays).__name__}")
         names = set(arrays.keys())
         missing, extra = set(self._params) - names, names - set(self._params)
         if missing or extra:
             raise ValueError(f"{self.kind}: parameter names differ: missing {sorted(missing)}, "
                              f"unexpected {sorted(extra)}")
+        staged = {}
         for name, p in self._params.items():
             value = np.asarray(arrays[name])
             if value.shape != p.shape:
                 raise ValueError(f"{self.kind}: {name} must be {p.shape}; got {value.shape}")
             if not np.issubdtype(value.dtype, np.floating):
                 raise ValueError(f"{self.kind}: {name} must hold floats; got {value.dtype}")
+            staged[name] = value.astype(p.dtype, copy=True)
+        frozen = [name for name, p in self._params.items() if not p.data.flags.writeable]
+        if frozen:
+            raise ValueError(f"{self.kind}.load_state_dict: the arrays of {frozen} are read-only "
+                             f"(a recorded computation still holds them); nothing was loaded")
         for name, p in self._params.items():
-            p.data[...] = np.asarray(arrays[name])
+            p.data[...] = staged[name]
 
     def config(self) -> dict[str, Any]:
         """The hyper-parameters: ``type(model)(**model.config())`` rebuilds the architecture."""
@@ -153,7 +188,7 @@ class RecurrentModel:
         ``LSTMGates(c_hat=[..], gamma_u=[..], gamma_f=[..], gamma_o=[..])``. The result is
         ŷ, ``(ŷ, states)``, ``(ŷ, gates)`` or ``(ŷ, states, gates)``.
         """
-        seq = check_sequence(self.kind, self.n_x, self.dtype, x)
+        seq = check_sequence(self.kind, self.n_x, self.dtype, x, cut=not self.fused)
         carry = self.initial_carry(a0, c0, seq.m)
         if self.fused:
             if return_gates:

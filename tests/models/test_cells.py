@@ -152,3 +152,10 @@ def test_forward_is_what_call_runs():
     plain, doubled = models.RNN(3, 4, 2, seed=1), Doubled(3, 4, 2, seed=1)
     np.testing.assert_array_equal(doubled(x).data, 2 * plain(x).data)
     np.testing.assert_array_equal(plain.forward(x).data, plain(x).data)
+
+
+def test_fused_model_reads_a_tensor_sequence_whole():
+    model = models.GRU(3, 4, 2, seed=0, fused=True)
+    x = mg.Tensor(np.random.default_rng(1).normal(size=(3, 2, 7)), requires_grad=True)
+    ops = [rec.name for rec in mg.show_tape(model(x).sum(), print_it=False)]
+    assert "split" not in ops and ops.count("gru_recurrence") == 1
