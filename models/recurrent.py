@@ -198,9 +198,9 @@ class RecurrentModel:
             gates = None
         else:
             carries, gates = self.unroll(self.parameters(), carry, seq.steps)
-            a_list = [carry[0] for carry in carries]
+            a_list = [step[0] for step in carries]                      # a⟨t⟩
             a_all = mg.concat(a_list, axis=1) if seq.T > 1 else a_list[0]   # (n_a, T·m)
-            c_list = [carry[-1] for carry in carries] if self.has_cell_state else None
+            c_list = [step[-1] for step in carries] if self.has_cell_state else None  # c⟨t⟩
             states = States(a=a_list, c=c_list)
         y_hat = self.output_layer(a_all, seq.m, seq.T)
         extra = ((states,) if return_states else ()) + ((gates,) if return_gates else ())
