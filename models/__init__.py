@@ -1,8 +1,9 @@
 """The lecture notes' RNN, GRU and LSTM, built from minigrad primitives (see SPEC.md)."""
 
-from .gru import GRU
-from .lstm import LSTM
+from .gru import GRU, GRUGates
+from .lstm import LSTM, LSTMGates
 from .recurrent import RecurrentModel, States, load
-from .rnn import RNN
+from .rnn import RNN, RNNSteps
 
-__all__ = ["GRU", "LSTM", "RNN", "RecurrentModel", "States", "load"]
+__all__ = ["GRU", "GRUGates", "LSTM", "LSTMGates", "RNN", "RNNSteps", "RecurrentModel", "States",
+           "load"]

@@ -21,7 +21,6 @@ mean over the m examples).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,11 +28,13 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
+from .inputs import check_sequence
 from .recurrent import RecurrentModel
 
 __all__ = [
     "grad_norms_through_time",
     "per_step_weight_gradients",
+    "recurrent_weight_names",
     "sequence_loss",
     "state_gradients",
 ]
@@ -82,6 +83,7 @@ def state_gradients(model: RecurrentModel, x: Any, y: Any, loss: str = "last", *
     ∂L/∂a⟨k⟩ is the total derivative through every later step (the BPTT adjoint), taken with
     ``minigrad.grad(L, states.a)``. ``state="c"`` gives ∂L/∂c⟨k⟩ instead (LSTM, GRU).
     """
+    _composed_only(model, "state_gradients")
     y_hat, hs = _forward_states(model, x, a0, c0, state)
     J = sequence_loss(model, y_hat, y, loss)
     return mg.grad(J, hs)
@@ -94,20 +96,16 @@ def grad_norms_through_time(model: RecurrentModel, x: Any, y: Any, loss: str = "
     With ``loss="last"`` this is the vanishing-gradient curve: how strongly the last step's
     loss reaches back to the state k steps earlier.
     """
+    _composed_only(model, "grad_norms_through_time")
     grads = state_gradients(model, x, y, loss, a0=a0, c0=c0, state=state)
     return np.array([float(np.linalg.norm(g)) for g in grads])
 
 
-def _dense_steps(model: RecurrentModel, x: Any) -> tuple[list[Any], int]:
-    """x⟨1⟩..x⟨T_x⟩ as (n_x, m) arrays or Tensor slices, and the batch size m."""
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
-    if arr.ndim != 3 or arr.shape[0] != model.n_x:
-        raise ValueError(f"x must be a dense sequence (n_x, m, T_x) = ({model.n_x}, m, T_x); "
-                         f"got shape {arr.shape}")
-    if isinstance(x, Tensor):
-        return [x[:, :, t] for t in range(arr.shape[2])], arr.shape[1]
-    arr = arr.astype(model.dtype, copy=False)
-    return [np.ascontiguousarray(arr[:, :, t]) for t in range(arr.shape[2])], arr.shape[1]
+def recurrent_weight_names(model: RecurrentModel, include_bias: bool = False) -> list[str]:
+    """The recurrent weights W_* (not W_y) in the notes' order, then their biases b_* if asked."""
+    names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
+    return [n for n in names if n.startswith("W")] + \
+        ([n for n in names if n.startswith("b")] if include_bias else [])
 
 
 def per_step_weight_gradients(model: RecurrentModel, x: Any, y: Any, loss: str = "total", *,
@@ -115,39 +113,38 @@ def per_step_weight_gradients(model: RecurrentModel, x: Any, y: Any, loss: str =
                               return_matrices: bool = False) -> dict[str, np.ndarray]:
     """name → ‖∂J/∂W|_t‖_F for t = 1..T_x, for each recurrent weight W (W_a; W_u W_r W_c; ...).
 
-    The model is unrolled with a separate leaf copy W⁽ᵗ⁾ of every recurrent weight at each
-    step (same values); the cell equations are the model's own ``cell``. Since J depends on W
-    only through its copies, the chain rule gives ∂J/∂W = Σ_t ∂J/∂W⁽ᵗ⁾, and ∂J/∂W⁽ᵗ⁾ is
-    step t's contribution. ``include_bias`` adds the biases b_g; ``return_matrices`` returns
-    the contributions themselves, name → array (T_x, *W.shape), instead of their norms.
+    The model's own ``cell`` is run step by step with a separate leaf copy W⁽ᵗ⁾ of every
+    recurrent weight at each step t (same values). Since J depends on W only through its
+    copies, the chain rule gives ∂J/∂W = Σ_t ∂J/∂W⁽ᵗ⁾, and ∂J/∂W⁽ᵗ⁾ is step t's contribution.
+    ``include_bias`` adds the biases b_*; ``return_matrices`` returns the contributions
+    themselves, name → array (T_x, *W.shape), instead of their norms.
     """
-    if isinstance(x, np.ndarray) and x.ndim == 2 and np.issubdtype(x.dtype, np.integer):
-        x = np.moveaxis(np.eye(model.n_x, dtype=model.dtype)[x], -1, 0)  # ids → one-hot
-    xs, m = _dense_steps(model, x)
-    T = len(xs)
+    _composed_only(model, "per_step_weight_gradients")
+    seq = check_sequence(model.kind, model.n_x, model.dtype, x)
     params = model.parameters()
-    n_a, s = model.n_a, model.state
-    names = [f"W_{g}" for g in model.gates]
-    if include_bias:
-        names += [f"b_{g}" for g in model.gates]
-    copies: dict[str, list[Tensor]] = {
-        n: [Tensor(params[n].data, requires_grad=True) for _ in range(T)] for n in names
-    }
-    a, c = model._initial_states(a0, c0, m)
+    names = recurrent_weight_names(model, include_bias)
+    copies = {n: [Tensor(params[n].data, requires_grad=True) for _ in range(seq.T)]
+              for n in names}
+    carry = model.initial_carry(a0, c0, seq.m)
     a_list: list[Tensor] = []
-    for t in range(T):
-        W = {g: copies[f"W_{g}"][t] for g in model.gates}
-        b = {g: copies[f"b_{g}"][t] if include_bias else params[f"b_{g}"] for g in model.gates}
-        w = SimpleNamespace(**{f"W_{g}{s}": W[g][:, :n_a] for g in model.gates})
-        px = SimpleNamespace(**{g: W[g][:, n_a:] @ xs[t] + b[g] for g in model.gates})
-        a, c = model.cell(w, px, a, c)
-        a_list.append(a)
-    y_hat = model._output_layer(mg.concat(a_list, axis=1) if T > 1 else a_list[0], m, T)
-    J = sequence_loss(model, y_hat, y, loss)
-    flat = [tensor for n in names for tensor in copies[n]]
-    grads = mg.grad(J, flat)
+    for t, x_t in enumerate(seq.steps):
+        p_t = {**params, **{n: copies[n][t] for n in names}}   # step t's own copies
+        carry, _ = model.cell(p_t, carry, x_t)
+        a_list.append(carry[0])
+    a_all = mg.concat(a_list, axis=1) if seq.T > 1 else a_list[0]
+    J = sequence_loss(model, model.output_layer(a_all, seq.m, seq.T), y, loss)
+    grads = mg.grad(J, [tensor for n in names for tensor in copies[n]])
     result: dict[str, np.ndarray] = {}
     for i, n in enumerate(names):
-        mats = np.stack(grads[i * T:(i + 1) * T])
-        result[n] = mats if return_matrices else np.linalg.norm(mats.reshape(T, -1), axis=1)
+        mats = np.stack(grads[i * seq.T:(i + 1) * seq.T])
+        result[n] = mats if return_matrices else np.linalg.norm(mats.reshape(seq.T, -1), axis=1)
     return result
+
+
+def _composed_only(model: RecurrentModel, function: str) -> None:
+    """Gradient diagnostics need the per-step records of the composed model."""
+    if model.fused:
+        raise ValueError(f"{function}: model must be a composed model (fused=False); the fused "
+                         f"recurrence records no per-step states. Rebuild it with "
+                         f"type(model)(**{{**model.config(), 'fused': False}}) and "
+                         f"load_state_dict(model.state_dict())")

@@ -1,28 +1,24 @@
 """The one time loop shared by the RNN, the GRU and the LSTM, and their common base class.
 
-A cell (``rnn.py``, ``gru.py``, ``lstm.py``) writes one line of code per equation of SPEC.md; this
-module does everything around it: parameters, input checking, token ids, the unrolled loop, the
-output layer ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y), and saving/loading. Backpropagation through time is not
-written anywhere: the loop records minigrad ops on the tape and ``backward`` replays them.
+A cell (``rnn.py``, ``gru.py``, ``lstm.py``) is a pure function of (parameters, carry, x⟨t⟩)
+that writes SPEC.md's equations one line each and returns the new carry and the values it
+computed (its gates); this module does everything around it: parameters, the unrolled loop
+over x⟨1⟩..x⟨T_x⟩, the output layer ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y), and saving/loading.
+Backpropagation through time is not written anywhere: the loop records minigrad ops on the
+tape and ``backward`` replays them.
 
-How the loop evaluates ``W [a⟨t-1⟩; x⟨t⟩] + b``. By the notes' block-matrix identity,
+The loop is JAX's ``scan`` contract written out::
 
-    W [a; x] = [W_a· | W_x·] [a; x] = W_a· a + W_x· x,
+    carry = initial carry                    # RNN (a⟨0⟩,), GRU (c⟨0⟩,), LSTM (a⟨0⟩, c⟨0⟩)
+    for x_t in x⟨1⟩..x⟨T_x⟩:
+        carry, gates = cell(parameters, carry, x_t)
 
-where ``W_a· = W[:, :n_a]`` (state columns) and ``W_x· = W[:, n_a:]`` (input columns). The input
-half does not depend on the recurrence, so it is computed for all T_x steps at once (in chunks
-of ``PROJECT_ELEMS`` per gate on long sequences, so that used projections are freed), bias included
-(one matmul on ``(n_x, T_x·m)``, or for token ids one column gather ``W[:, n_a + ids]``, which is
-the product with one-hot columns without building them); the cell receives it as ``px.<gate>``
-and only multiplies the state half ``w.W_<gate><state> @ a⟨t-1⟩`` inside the loop. The output
-layer likewise runs once on all the stacked a⟨t⟩ ``(n_a, T_x·m)``.
+Input checking and token ids (x⟨t⟩ one-hot, never built) live in ``models/inputs.py``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -31,11 +27,12 @@ import minigrad as mg
 from minigrad import Tensor
 
 from ._io import atomic_savez
+from .inputs import Sequence, check_sequence, check_state, positive_int
 from .model_file import FORMAT, build_model, read_model_file
 
 OUTPUTS = ("sigmoid", "softmax", "linear")
-PROJECT_ELEMS = 1 << 18  # elements per gate of the input projection done at once (2 MiB float64)
 _DTYPES = {"float64": np.float64, "float32": np.float32}
+Carry = tuple[Tensor, ...]
 
 
 class States(NamedTuple):
@@ -50,42 +47,17 @@ class States(NamedTuple):
     c: list[Tensor] | None
 
 
-class _Sequence(NamedTuple):
-    """A checked input sequence: dense columns ``(n_x, T_x·m)`` (time-major) or flat token ids."""
-
-    dense: Tensor | None
-    ids: np.ndarray | None
-    m: int
-    T: int
-    source: Any = None  # x as the fused path takes it: (n_x, m, T_x) Tensor/array, or ids (m, T_x)
-
-
-
-
-def _split_steps(z: Tensor, T: int) -> list[Tensor]:
-    """Cut the time-major ``(n, T_x·m)`` into T_x pieces ``(n, m)`` (one split record)."""
-    return [z] if T == 1 else mg.split(z, T, axis=1)
-
-
-def _positive_int(kind: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{kind}: {name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
 class RecurrentModel:
     """Base class: a recurrent layer (n_x → n_a) followed by a dense output layer (n_a → n_y).
 
-    Subclasses set ``kind``, ``gates`` (the letters g of the recurrent weights W_g, b_g, in the
-    notes' parameter order), ``state`` (the letter of the state the cell multiplies: ``a`` or
-    ``c``), ``has_cell_state``, and write ``cell``. All parameters are drawn from
-    U(−1/√n_a, 1/√n_a) (PyTorch's initialisation) with ``numpy.random.default_rng(seed)``, in
-    ``parameters()`` order.
+    Subclasses set ``kind``, ``recurrent_parameters`` (the notes' names of the recurrent W_* and
+    b_*, in the notes' order), ``has_cell_state``, and write ``cell``. All parameters are drawn
+    from U(−1/√n_a, 1/√n_a) (PyTorch's initialisation) with ``numpy.random.default_rng(seed)``,
+    in ``parameters()`` order.
     """
 
     kind: ClassVar[str] = "RecurrentModel"
-    gates: ClassVar[tuple[str, ...]] = ()
-    state: ClassVar[str] = "a"
+    recurrent_parameters: ClassVar[tuple[str, ...]] = ()
     has_cell_state: ClassVar[bool] = False
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, output: str = "sigmoid",
@@ -93,14 +65,15 @@ class RecurrentModel:
         if not isinstance(fused, bool | np.bool_):
             raise ValueError(f"{self.kind}: fused must be a bool; got {fused!r}")
         self.fused = bool(fused)
-        self.n_x = _positive_int(self.kind, "n_x", n_x)
-        self.n_a = _positive_int(self.kind, "n_a", n_a)
-        self.n_y = _positive_int(self.kind, "n_y", n_y)
+        self.n_x = positive_int(self.kind, "n_x", n_x)
+        self.n_a = positive_int(self.kind, "n_a", n_a)
+        self.n_y = positive_int(self.kind, "n_y", n_y)
         if output not in OUTPUTS:
             raise ValueError(f"{self.kind}: output must be one of {OUTPUTS}; got {output!r}")
         self.output = output
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-            raise ValueError(f"{self.kind}: seed must be an int or None; got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                                 or seed < 0):
+            raise ValueError(f"{self.kind}: seed must be a non-negative int or None; got {seed!r}")
         self.seed = None if seed is None else int(seed)
         name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
         if name not in _DTYPES:
@@ -116,14 +89,10 @@ class RecurrentModel:
 
     # ---- parameters -------------------------------------------------------------------------
     def parameter_shapes(self) -> dict[str, tuple[int, int]]:
-        """Name → shape in the notes' order: W_g (n_a, n_a+n_x), b_g (n_a, 1) per gate; W_y, b_y."""
-        shapes: dict[str, tuple[int, int]] = {}
-        for g in self.gates:
-            shapes[f"W_{g}"] = (self.n_a, self.n_a + self.n_x)
-            shapes[f"b_{g}"] = (self.n_a, 1)
-        shapes["W_y"] = (self.n_y, self.n_a)
-        shapes["b_y"] = (self.n_y, 1)
-        return shapes
+        """Name → shape in the notes' order: W_* (n_a, n_a+n_x), b_* (n_a, 1); W_y, b_y."""
+        shapes = {name: (self.n_a, self.n_a + self.n_x) if name.startswith("W") else (self.n_a, 1)
+                  for name in self.recurrent_parameters}
+        return {**shapes, "W_y": (self.n_y, self.n_a), "b_y": (self.n_y, 1)}
 
     def parameters(self) -> dict[str, Tensor]:
         """Ordered name → Tensor mapping (a new dict of the model's own Tensors)."""
@@ -135,6 +104,27 @@ class RecurrentModel:
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``model.W_c = Tensor(...)`` replaces the parameter W_c that forward uses (same shape
+        and dtype, a leaf); any other attribute is set as usual."""
+        params = self.__dict__.get("_params", {})
+        if name not in params:
+            object.__setattr__(self, name, value)
+            return
+        old = params[name]
+        if not isinstance(value, Tensor) or not value.is_leaf:
+            got = "a computed Tensor" if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"{self.kind}: parameter {name} must be replaced by a leaf Tensor of "
+                            f"shape {old.shape} and dtype {old.dtype}; got {got} (to change its "
+                            f"values in place: model.{name}.data[...] = array)")
+        if value.shape != old.shape or value.dtype != old.dtype:
+            raise ValueError(f"{self.kind}: parameter {name} must be replaced by a Tensor of "
+                             f"shape {old.shape} and dtype {old.dtype}; got shape {value.shape} "
+                             f"and dtype {value.dtype}")
+        if value.name is None:
+            value.name = name
+        params[name] = value
+
     def zero_grad(self) -> None:
         """Forget every parameter's accumulated gradient (``p.grad = None``)."""
         for p in self._params.values():
@@ -145,20 +135,33 @@ class RecurrentModel:
         return {name: p.data.copy() for name, p in self._params.items()}
 
     def load_state_dict(self, arrays: Any) -> None:
-        """Copy arrays (a mapping name → array) into the parameters, in place, after checking."""
+        """Copy arrays (a mapping name → array) into the parameters, in place.
+
+        All or nothing: names, shapes, dtypes (real numbers) and the parameters' arrays are
+        checked first; if anything is wrong, ValueError and no parameter changes.
+        """
+        if not hasattr(arrays, "keys"):
+            raise ValueError(f"{self.kind}.load_state_dict: arrays must be a mapping name → array; "
+                             f"got {type(arrays).__name__}")
         names = set(arrays.keys())
         missing, extra = set(self._params) - names, names - set(self._params)
         if missing or extra:
             raise ValueError(f"{self.kind}: parameter names differ: missing {sorted(missing)}, "
                              f"unexpected {sorted(extra)}")
+        staged = {}
         for name, p in self._params.items():
             value = np.asarray(arrays[name])
             if value.shape != p.shape:
                 raise ValueError(f"{self.kind}: {name} must be {p.shape}; got {value.shape}")
             if not np.issubdtype(value.dtype, np.floating):
                 raise ValueError(f"{self.kind}: {name} must hold floats; got {value.dtype}")
+            staged[name] = value.astype(p.dtype, copy=True)
+        frozen = [name for name, p in self._params.items() if not p.data.flags.writeable]
+        if frozen:
+            raise ValueError(f"{self.kind}.load_state_dict: the arrays of {frozen} are read-only "
+                             f"(a recorded computation still holds them); nothing was loaded")
         for name, p in self._params.items():
-            p.data[...] = np.asarray(arrays[name])
+            p.data[...] = staged[name]
 
     def config(self) -> dict[str, Any]:
         """The hyper-parameters: ``type(model)(**model.config())`` rebuilds the architecture."""
@@ -170,48 +173,55 @@ class RecurrentModel:
         return f"{self.kind}({args})"
 
     # ---- forward ----------------------------------------------------------------------------
-    def __call__(self, x: Any, a0: Any = None, c0: Any = None, *,
-                 return_states: bool = False) -> Tensor | tuple[Tensor, States]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``model(x, ...)`` runs ``model.forward(x, ...)``."""
+        return self.forward(*args, **kwargs)
+
+    def forward(self, x: Any, a0: Any = None, c0: Any = None, *, return_states: bool = False,
+                return_gates: bool = False) -> Any:
         """ŷ ``(n_y, m, T_x)`` for x ``(n_x, m, T_x)`` (array or Tensor) or token ids ``(m, T_x)``.
 
         ``a0``/``c0`` are the initial states ``(n_a, m)`` (zeros if omitted), arrays or Tensors.
-        With ``return_states=True`` returns ``(ŷ, States(a=[a⟨1⟩..], c=[c⟨1⟩..] or None))``.
+        ``return_states=True`` adds ``States(a=[a⟨1⟩..], c=[c⟨1⟩..] or None)``;
+        ``return_gates=True`` adds the cell's gates, one list per gate over t = 1..T_x of the
+        ``(n_a, m)`` Tensors the forward pass computed (on the tape), e.g. for the LSTM
+        ``LSTMGates(c_hat=[..], gamma_u=[..], gamma_f=[..], gamma_o=[..])``. The result is
+        ŷ, ``(ŷ, states)``, ``(ŷ, gates)`` or ``(ŷ, states, gates)``.
         """
-        seq = self._check_input(x)
-        a0, c0 = self._initial_states(a0, c0, seq.m)
+        seq = check_sequence(self.kind, self.n_x, self.dtype, x, cut=not self.fused)
+        carry = self.initial_carry(a0, c0, seq.m)
         if self.fused:
-            a_all, states = self._fused_recurrence(seq, a0, c0, return_states)
+            if return_gates:
+                raise ValueError(f"{self.kind}.forward: return_gates needs the composed model "
+                                 "(fused=False); the fused recurrence keeps no gates")
+            a_all, states = self._fused_recurrence(seq, carry, return_states)
+            gates = None
         else:
-            a_list, c_list = self._recurrence(seq, a0, c0)
+            carries, gates = self.unroll(self.parameters(), carry, seq.steps)
+            a_list = [step[0] for step in carries]                      # a⟨t⟩
             a_all = mg.concat(a_list, axis=1) if seq.T > 1 else a_list[0]   # (n_a, T·m)
-            states = States(a=a_list, c=c_list if self.has_cell_state else None)
-        y_hat = self._output_layer(a_all, seq.m, seq.T)
-        return (y_hat, states) if return_states else y_hat
+            c_list = [step[-1] for step in carries] if self.has_cell_state else None  # c⟨t⟩
+            states = States(a=a_list, c=c_list)
+        y_hat = self.output_layer(a_all, seq.m, seq.T)
+        extra = ((states,) if return_states else ()) + ((gates,) if return_gates else ())
+        return (y_hat, *extra) if extra else y_hat
 
-    def forward(self, x: Any, a0: Any = None, c0: Any = None, *,
-                return_states: bool = False) -> Tensor | tuple[Tensor, States]:
-        """Same as calling the model."""
-        return self(x, a0, c0, return_states=return_states)
-
-    def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
-             c_prev: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """One time step: (a⟨t-1⟩, c⟨t-1⟩) → (a⟨t⟩, c⟨t⟩). Written by each subclass."""
+    def cell(self, p: dict[str, Tensor], carry: Carry, x_t: Any) -> tuple[Carry, tuple]:
+        """One time step: (parameters, carry⟨t-1⟩, x⟨t⟩) → (carry⟨t⟩, gates). Per subclass."""
         raise NotImplementedError
 
-    def _recurrence(self, seq: _Sequence, a0: Tensor, c0: Tensor | None
-                    ) -> tuple[list[Tensor], list[Tensor | None]]:
-        """The composed time loop: a⟨1⟩..a⟨T_x⟩ and c⟨1⟩..c⟨T_x⟩ (a fused path can replace this)."""
-        w = self._state_blocks()
-        px = self._project_inputs(seq)
-        a, c = a0, c0
-        a_list, c_list = [], []
-        for px_t in px:
-            a, c = self.cell(w, px_t, a, c)
-            a_list.append(a)
-            c_list.append(c)
-        return a_list, c_list
+    def unroll(self, p: dict[str, Tensor], carry: Carry, steps: list[Any]
+               ) -> tuple[list[Carry], tuple]:
+        """Run ``cell`` over x⟨1⟩..x⟨T_x⟩: the carries after each step, and the gates as one
+        list per gate (a NamedTuple of lists)."""
+        carries, gates = [], []
+        for x_t in steps:
+            carry, g = self.cell(p, carry, x_t)
+            carries.append(carry)
+            gates.append(g)
+        return carries, type(gates[0])(*(list(each) for each in zip(*gates, strict=True)))
 
-    def _fused_recurrence(self, seq: _Sequence, a0: Tensor, c0: Tensor | None,
+    def _fused_recurrence(self, seq: Sequence, carry: Carry,
                           return_states: bool) -> tuple[Tensor, States | None]:
         """The whole recurrence as one tape record (`minigrad.ops.fused`, Numba kernels with a
         hand-written BPTT), checked against the composed loop above to 1e-12.
@@ -220,8 +230,9 @@ class RecurrentModel:
         (detached): the per-step a⟨t⟩ are not records of their own, so ∂J/∂a⟨t⟩ needs the
         composed model (``fused=False``).
         """
-        params = [p for name, p in self._params.items() if name not in ("W_y", "b_y")]
-        a_all, c_all = self.fused_call(seq.source, a0, c0, params)
+        params = [self._params[name] for name in self.parameter_shapes()
+                  if name not in ("W_y", "b_y")]
+        a_all, c_all = self.fused_call(seq.source, carry, params)
         if not return_states:
             return a_all, None
         m, T = seq.m, seq.T
@@ -232,45 +243,14 @@ class RecurrentModel:
         c = steps(c_all) if c_all is not None else None
         return a_all, States(a=steps(a_all), c=c if self.has_cell_state else None)
 
-    def fused_call(self, x: Any, a0: Tensor, c0: Tensor | None,
+    def fused_call(self, x: Any, carry: Carry,
                    params: list[Tensor]) -> tuple[Tensor, Tensor | None]:
         """Run this cell's fused recurrence: (A, C) time-major, C None without a cell state."""
         raise NotImplementedError
 
-    def _state_blocks(self) -> SimpleNamespace:
-        """``w.W_<g><s> = W_g[:, :n_a]``: the state columns of each recurrent weight."""
-        w = SimpleNamespace()
-        for g in self.gates:
-            block = mg.contiguous(self._params[f"W_{g}"][:, : self.n_a])  # 2x faster products
-            block.name = f"W_{g}{self.state}"              # shown by minigrad.show_tape
-            setattr(w, block.name, block)
-        return w
-
-    def _project_inputs(self, seq: _Sequence) -> Iterator[SimpleNamespace]:
-        """Per step t, ``px.<g> = W_g[:, n_a:] x⟨t⟩ + b_g`` (n_a, m), computed for all t at once
-        — or for chunks of ``PROJECT_ELEMS // (n_a m)`` steps on long sequences, so that a
-        chunk's projections are freed once the loop has used them."""
-        n_a, T, m = self.n_a, seq.T, seq.m
-        chunk = max(1, PROJECT_ELEMS // (n_a * m))
-        for t0 in range(0, T, chunk):
-            t1 = min(t0 + chunk, T)
-            cols = slice(t0 * m, t1 * m)
-            if seq.ids is None:
-                x = seq.dense if t1 - t0 == T else seq.dense[:, cols]
-            steps: dict[str, list[Tensor]] = {}
-            for g in self.gates:
-                W, b = self._params[f"W_{g}"], self._params[f"b_{g}"]
-                if seq.ids is not None:     # W_x· one_hot(ids) = columns n_a + ids of W
-                    z = W[:, n_a + seq.ids[cols]] + b
-                else:
-                    z = W[:, n_a:] @ x + b
-                steps[g] = _split_steps(z, t1 - t0)
-            for t in range(t1 - t0):
-                yield SimpleNamespace(**{g: steps[g][t] for g in self.gates})
-
-    def _output_layer(self, a_all: Tensor, m: int, T: int) -> Tensor:
+    def output_layer(self, a_all: Tensor, m: int, T: int) -> Tensor:
         """ŷ⟨t⟩ = g(W_y a⟨t⟩ + b_y) for all t in one matmul on a_all = [a⟨1⟩ … a⟨T_x⟩]
-        ``(n_a, T·m)``, returned as (n_y, m, T_x)."""
+        ``(n_a, T·m)`` (the states side by side), returned as (n_y, m, T_x)."""
         z = self._params["W_y"] @ a_all + self._params["b_y"]
         if self.output == "sigmoid":
             z = mg.sigmoid(z)
@@ -278,67 +258,15 @@ class RecurrentModel:
             z = mg.softmax(z, axis=0)
         return z.reshape(self.n_y, T, m).transpose(0, 2, 1)
 
-    # ---- input checking ---------------------------------------------------------------------
-    def _check_input(self, x: Any) -> _Sequence:
-        expected = f"{self.kind}: x must be (n_x, m, T_x) = ({self.n_x}, m, T_x)"
-        if isinstance(x, Tensor):
-            arr = x.data
-        else:
-            arr = np.asarray(x)
-            if arr.dtype == object:
-                raise ValueError(f"{expected}; got a non-numeric {type(x).__name__}")
-        if arr.ndim == 2 and not isinstance(x, Tensor):
-            return self._check_ids(arr)
-        if arr.ndim != 3:
-            raise ValueError(f"{expected} or integer token ids (m, T_x) with values in "
-                             f"[0, {self.n_x}); got shape {arr.shape}")
-        if arr.shape[0] != self.n_x or arr.shape[1] < 1 or arr.shape[2] < 1:
-            raise ValueError(f"{expected}; got {arr.shape}")
-        n_x, m, T = arr.shape
-        if not isinstance(x, Tensor) and not np.iscomplexobj(arr):
-            arr = arr.astype(self.dtype, copy=False)
-        if self.fused:  # the fused kernels read (n_x, m, T_x) as it is: no time-major copy
-            dense = None
-        elif isinstance(x, Tensor):
-            dense = x.transpose(0, 2, 1).reshape(n_x, T * m)
-        else:
-            dense = Tensor(np.ascontiguousarray(arr.transpose(0, 2, 1)).reshape(n_x, T * m))
-        source = x if isinstance(x, Tensor) else arr
-        return _Sequence(dense=dense, ids=None, m=m, T=T, source=source)
-
-    def _check_ids(self, ids: np.ndarray) -> _Sequence:
-        if not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"{self.kind}: a 2-D x must be integer token ids (m, T_x); got dtype "
-                             f"{ids.dtype} and shape {ids.shape} (dense input is (n_x, m, T_x) = "
-                             f"({self.n_x}, m, T_x))")
-        m, T = ids.shape
-        if m < 1 or T < 1:
-            raise ValueError(f"{self.kind}: token ids must be (m, T_x) with m, T_x ≥ 1; "
-                             f"got {ids.shape}")
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= self.n_x:
-            raise ValueError(f"{self.kind}: token ids must lie in [0, n_x) = [0, {self.n_x}); "
-                             f"got values in [{lo}, {hi}] (ids shape {ids.shape})")
-        return _Sequence(dense=None, ids=ids.T.reshape(T * m).astype(np.intp), m=m, T=T,
-                         source=ids)
-
-    def _initial_states(self, a0: Any, c0: Any, m: int) -> tuple[Tensor, Tensor | None]:
-        if not self.has_cell_state and c0 is not None:
-            raise ValueError(f"{self.kind}: has no cell state; c0 must be None (give a0)")
-        a0 = self._state("a0", a0, m)
-        return a0, (self._state("c0", c0, m) if self.has_cell_state else None)
-
-    def _state(self, name: str, value: Any, m: int) -> Tensor:
+    def initial_carry(self, a0: Any, c0: Any, m: int) -> Carry:
+        """The carry before step 1: ``(a⟨0⟩,)`` or ``(a⟨0⟩, c⟨0⟩)``, zeros where not given."""
         shape = (self.n_a, m)
-        if value is None:
-            return Tensor(np.zeros(shape, dtype=self.dtype))
-        got = value.shape if isinstance(value, Tensor) else np.shape(value)
-        if tuple(got) != shape:
-            raise ValueError(f"{self.kind}: {name} must be (n_a, m) = {shape}; got {tuple(got)}")
-        if isinstance(value, Tensor):
-            return value
-        arr = np.asarray(value)
-        return Tensor(arr if np.iscomplexobj(arr) else arr.astype(self.dtype))
+        a0 = check_state(self.kind, "a0", a0, shape, self.dtype)
+        if not self.has_cell_state:
+            if c0 is not None:
+                raise ValueError(f"{self.kind}: has no cell state; c0 must be None (give a0)")
+            return (a0,)
+        return a0, check_state(self.kind, "c0", c0, shape, self.dtype)
 
     # ---- save / load ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:

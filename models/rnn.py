@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from minigrad import Tensor, relu, tanh
 from minigrad.ops.fused import rnn_recurrence
 
+from .inputs import concat, times
 from .recurrent import RecurrentModel, register
 
 ACTIVATIONS = {"tanh": tanh, "relu": relu}
+
+
+class RNNSteps(NamedTuple):
+    """What one RNN step computed besides a⟨t⟩: the pre-activation z⟨t⟩ (n_a, m)."""
+
+    z: Any
 
 
 @register
@@ -28,8 +34,7 @@ class RNN(RecurrentModel):
     """
 
     kind = "RNN"
-    gates = ("a",)
-    state = "a"
+    recurrent_parameters = ("W_a", "b_a")
     has_cell_state = False
 
     def __init__(self, n_x: int, n_a: int, n_y: int, *, activation: str = "tanh",
@@ -39,18 +44,20 @@ class RNN(RecurrentModel):
             raise ValueError(f"RNN: activation must be one of {tuple(ACTIVATIONS)}; "
                              f"got {activation!r}")
         self.activation = activation
-        self._f = ACTIVATIONS[activation]
         super().__init__(n_x, n_a, n_y, output=output, seed=seed, dtype=dtype, fused=fused)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "activation": self.activation}
 
-    def fused_call(self, x: Any, a0: Tensor, c0: None, params: list[Tensor]) -> tuple:
+    def fused_call(self, x: Any, carry: tuple, params: list[Tensor]) -> tuple:
         """The fused recurrence (``fused=True``): one record, Numba forward and BPTT."""
+        (a0,) = carry
         return rnn_recurrence(x, a0, *params, activation=self.activation, time_major=True), None
 
-    def cell(self, w: SimpleNamespace, px: SimpleNamespace, a_prev: Tensor,
-             c_prev: None) -> tuple[Tensor, None]:
-        """``w.W_aa = W_a[:, :n_a]``; ``px.a = W_a[:, n_a:] x⟨t⟩ + b_a`` (block identity)."""
-        a = self._f(w.W_aa @ a_prev + px.a)         # a⟨t⟩ = f(W_a [a⟨t-1⟩; x⟨t⟩] + b_a)
-        return a, None
+    def cell(self, p: dict[str, Tensor], carry: tuple, x_t: Any) -> tuple[tuple, RNNSteps]:
+        """One step: ((a⟨t-1⟩,), x⟨t⟩) → ((a⟨t⟩,), z⟨t⟩); f is the model's ``activation``."""
+        f = ACTIVATIONS[self.activation]
+        (a_prev,) = carry
+        z = times(p["W_a"], concat([a_prev, x_t])) + p["b_a"]   # W_a [a⟨t-1⟩; x⟨t⟩] + b_a
+        a = f(z)                                                 # a⟨t⟩ = f(z⟨t⟩)
+        return (a,), RNNSteps(z)

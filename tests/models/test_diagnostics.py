@@ -10,6 +10,7 @@ import models
 from models.diagnostics import (
     grad_norms_through_time,
     per_step_weight_gradients,
+    recurrent_weight_names,
     sequence_loss,
     state_gradients,
 )
@@ -117,8 +118,9 @@ def test_per_step_contributions_sum_to_the_full_gradient(make, loss: str) -> Non
     a0 = np.random.default_rng(9).standard_normal((N_A, M))
     mats = per_step_weight_gradients(model, x, y, loss, a0=a0, include_bias=True,
                                      return_matrices=True)
-    names = [f"W_{g}" for g in model.gates] + [f"b_{g}" for g in model.gates]
-    assert list(mats) == names
+    names = recurrent_weight_names(model, include_bias=True)
+    recurrent = [n for n in model.parameters() if n not in ("W_y", "b_y")]
+    assert sorted(names) == sorted(recurrent) and list(mats) == names
     J = sequence_loss(model, model(x, a0), y, loss)
     full = mg.grad(J, [model.parameters()[n] for n in names])
     for n, g in zip(names, full, strict=True):
@@ -126,7 +128,8 @@ def test_per_step_contributions_sum_to_the_full_gradient(make, loss: str) -> Non
         np.testing.assert_allclose(mats[n].sum(axis=0), g, rtol=1e-11, atol=1e-15)
         assert np.count_nonzero(np.linalg.norm(mats[n].reshape(T, -1), axis=1)) >= T - 1
     norms = per_step_weight_gradients(model, x, y, loss, a0=a0)
-    assert list(norms) == [f"W_{g}" for g in model.gates]
+    assert list(norms) == recurrent_weight_names(model)
+    assert all(n.startswith("W_") for n in norms)
     for n, v in norms.items():
         np.testing.assert_allclose(v, np.linalg.norm(mats[n].reshape(T, -1), axis=1),
                                    rtol=1e-12)
@@ -177,5 +180,27 @@ def test_cell_state_gradients_and_errors() -> None:
         grad_norms_through_time(rnn, x, y, loss="first")
     with pytest.raises(ValueError, match="shape of ŷ"):
         grad_norms_through_time(rnn, x, y[:, :, :-1])
-    with pytest.raises(ValueError, match="dense sequence"):
+    with pytest.raises(ValueError, match=r"RNN: a 2-D x must be integer token ids"):
         per_step_weight_gradients(rnn, x[0], y)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_per_step_contributions_with_token_ids_equal_one_hot(kind: str) -> None:
+    model = getattr(models, kind)(N_X, N_A, N_Y, seed=8)
+    rng = np.random.default_rng(8)
+    ids = rng.integers(0, N_X, (M, T))
+    one_hot = np.moveaxis(np.eye(N_X)[ids], -1, 0)                       # (n_x, m, T_x)
+    y = rng.integers(0, 2, (N_Y, M, T)).astype(float)
+    by_ids = per_step_weight_gradients(model, ids, y, return_matrices=True, include_bias=True)
+    dense = per_step_weight_gradients(model, one_hot, y, return_matrices=True, include_bias=True)
+    assert list(by_ids) == list(dense)
+    for n in dense:
+        np.testing.assert_allclose(by_ids[n], dense[n], rtol=0, atol=1e-13)
+
+
+def test_gradient_diagnostics_refuse_fused_models() -> None:
+    x, y = _data(9)
+    fused = models.LSTM(N_X, N_A, N_Y, seed=9, fused=True)
+    for run in (grad_norms_through_time, state_gradients, per_step_weight_gradients):
+        with pytest.raises(ValueError, match=r"model must be a composed model \(fused=False\)"):
+            run(fused, x, y)

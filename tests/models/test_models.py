@@ -54,8 +54,8 @@ def test_single_step_single_example(variant):
 
 
 @pytest.mark.parametrize("T", [65, 130])
-def test_long_sequences_split_in_chunks(T):
-    """T_x > 64 takes the two-level split of the input projections; values are unchanged."""
+def test_long_sequences(T):
+    """Long sequences: values and the number of states are unchanged."""
     rng = np.random.default_rng(5)
     model = models.GRU(3, 4, 2, seed=1)
     x = rng.normal(size=(3, 2, T))
