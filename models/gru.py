@@ -9,7 +9,7 @@ import numpy as np
 from minigrad import Tensor, sigmoid, tanh
 from minigrad.ops.fused import gru_recurrence, gru_reset_after_recurrence
 
-from .inputs import check_state, concat, times
+from .inputs import check_state, concat
 from .recurrent import RecurrentModel, register
 
 
@@ -85,13 +85,13 @@ class GRU(RecurrentModel):
         """One step: ((c⟨t-1⟩,), x⟨t⟩) → ((c⟨t⟩,), gates), SPEC.md line by line."""
         (c_prev,) = carry
         cx = concat([c_prev, x_t])                            # [c⟨t-1⟩; x⟨t⟩]
-        gamma_u = sigmoid(times(p["W_u"], cx) + p["b_u"])    # Γ_u = σ(W_u [c; x] + b_u)
-        gamma_r = sigmoid(times(p["W_r"], cx) + p["b_r"])    # Γ_r = σ(W_r [c; x] + b_r)
+        gamma_u = sigmoid(p["W_u"] @ cx + p["b_u"])           # Γ_u = σ(W_u [c; x] + b_u)
+        gamma_r = sigmoid(p["W_r"] @ cx + p["b_r"])           # Γ_r = σ(W_r [c; x] + b_r)
         if self.reset_after:            # ĉ = tanh(W_cx x + b_c + Γ_r * (W_cc c + b_cc))
             n_a = c_prev.shape[0]
             W_cc, W_cx = p["W_c"][:, :n_a], p["W_c"][:, n_a:]
-            c_hat = tanh(times(W_cx, x_t) + p["b_c"] + gamma_r * (W_cc @ c_prev + p["b_cc"]))
+            c_hat = tanh(W_cx @ x_t + p["b_c"] + gamma_r * (W_cc @ c_prev + p["b_cc"]))
         else:                           # ĉ = tanh(W_c [Γ_r * c⟨t-1⟩; x⟨t⟩] + b_c)
-            c_hat = tanh(times(p["W_c"], concat([gamma_r * c_prev, x_t])) + p["b_c"])
+            c_hat = tanh(p["W_c"] @ concat([gamma_r * c_prev, x_t]) + p["b_c"])
         c = gamma_u * c_hat + (1 - gamma_u) * c_prev           # c⟨t⟩ = Γ_u ĉ + (1 − Γ_u) c⟨t-1⟩
         return (c,), GRUGates(gamma_u, gamma_r, c_hat)

@@ -2,7 +2,8 @@
 
 A sequence is dense, ``(n_x, m, T_x)`` (array or Tensor), or integer token ids ``(m, T_x)``,
 where token k stands for the one-hot column e_k of length n_x. The one-hot columns are never
-built: the product of a weight with them is a gather of the weight's columns (:func:`times`).
+built: the product of a weight with them is a gather of the weight's columns (``W @ x⟨t⟩`` and
+``W @ [s; x⟨t⟩]`` work on them as written: see :class:`OneHot` and :class:`OneHotStack`).
 """
 
 from __future__ import annotations
@@ -15,53 +16,47 @@ import minigrad as mg
 from minigrad import Tensor
 
 __all__ = ["OneHot", "OneHotStack", "Sequence", "check_sequence", "check_state", "concat",
-           "positive_int", "times"]
+           "positive_int"]
 
 
 class OneHot(NamedTuple):
     """x⟨t⟩ given as token ids ``(m,)``: the one-hot columns e_ids ``(n_x, m)``, not built.
 
-    ``zeros`` is an ``(n_x, m)`` array of zeros, shared by all steps (see :func:`concat`).
+    ``W @ x⟨t⟩`` is the gather ``W[:, ids]`` (the product with a one-hot column is that column
+    of W). ``zeros`` is an ``(n_x, m)`` array of zeros, shared by all steps (see :func:`concat`).
     """
 
     ids: np.ndarray
     zeros: np.ndarray
+    __array_ufunc__ = None  # NumPy's sign for "my reflected operators handle this"
+
+    def __rmatmul__(self, W: Tensor) -> Tensor:
+        return W[:, self.ids]
 
 
 class OneHotStack(NamedTuple):
     """[s; x⟨t⟩] for a one-hot x⟨t⟩ = e_ids: the stack [s; 0] and the columns n_a + ids of
-    the ones (see :func:`times`)."""
+    the ones. Since [s; e_ids] = [s; 0] + [0; e_ids],  ``W @ [s; e_ids] = W [s; 0] + W[:, n_a +
+    ids]``: one product and one gather."""
 
     s_0: Tensor
     cols: np.ndarray
+    __array_ufunc__ = None
+
+    def __rmatmul__(self, W: Tensor) -> Tensor:
+        return W @ self.s_0 + W[:, self.cols]
 
 
 def concat(pieces: list[Any]) -> Any:
     """The notes' stack [s; x⟨t⟩] of a state over the input (``minigrad.concat`` on axis 0).
 
     When x⟨t⟩ is token ids (:class:`OneHot`), the stack is kept as [s; 0] (one concat, as for
-    dense input) and the positions n_a + ids of the ones: see :func:`times`.
+    dense input) and the positions n_a + ids of the ones: see :class:`OneHotStack`.
     """
     s, x_t = pieces
     if isinstance(x_t, OneHot):
         return OneHotStack(mg.concat([s, x_t.zeros], axis=0), s.shape[0] + x_t.ids)
     return mg.concat([s, x_t], axis=0)
-
-
-def times(W: Tensor, v: Any) -> Tensor:
-    """W v, for v = x⟨t⟩ or v = [s; x⟨t⟩] (``W @ v`` for dense input).
-
-    For token ids x⟨t⟩ = e_ids, the product with a one-hot column is that column of W: one
-    gather (``W[:, ids]``) instead of a product with one-hot columns. Since
-    [s; e_ids] = [s; 0] + [0; e_ids],
-
-        W e_ids = W[:, ids],        W [s; e_ids] = W [s; 0] + W[:, n_a + ids].
-    """
-    if isinstance(v, OneHot):
-        return W[:, v.ids]
-    if isinstance(v, OneHotStack):
-        return W @ v.s_0 + W[:, v.cols]
-    return W @ v
 
 
 class Sequence(NamedTuple):

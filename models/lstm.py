@@ -9,7 +9,7 @@ import numpy as np
 from minigrad import Tensor, sigmoid, tanh
 from minigrad.ops.fused import lstm_recurrence
 
-from .inputs import concat, times
+from .inputs import concat
 from .recurrent import RecurrentModel, register
 
 
@@ -66,10 +66,10 @@ class LSTM(RecurrentModel):
         """One step: ((a⟨t-1⟩, c⟨t-1⟩), x⟨t⟩) → ((a⟨t⟩, c⟨t⟩), gates), SPEC.md line by line."""
         a_prev, c_prev = carry
         ax = concat([a_prev, x_t])                             # [a⟨t-1⟩; x⟨t⟩]
-        c_hat = tanh(times(p["W_c"], ax) + p["b_c"])          # ĉ⟨t⟩ = tanh(W_c [a; x] + b_c)
-        gamma_u = sigmoid(times(p["W_u"], ax) + p["b_u"])     # Γ_u = σ(W_u [a; x] + b_u)
-        gamma_f = sigmoid(times(p["W_f"], ax) + p["b_f"])     # Γ_f = σ(W_f [a; x] + b_f)
-        gamma_o = sigmoid(times(p["W_o"], ax) + p["b_o"])     # Γ_o = σ(W_o [a; x] + b_o)
+        c_hat = tanh(p["W_c"] @ ax + p["b_c"])                # ĉ⟨t⟩ = tanh(W_c [a; x] + b_c)
+        gamma_u = sigmoid(p["W_u"] @ ax + p["b_u"])           # Γ_u = σ(W_u [a; x] + b_u)
+        gamma_f = sigmoid(p["W_f"] @ ax + p["b_f"])           # Γ_f = σ(W_f [a; x] + b_f)
+        gamma_o = sigmoid(p["W_o"] @ ax + p["b_o"])           # Γ_o = σ(W_o [a; x] + b_o)
         c = gamma_u * c_hat + gamma_f * c_prev                # c⟨t⟩ = Γ_u * ĉ⟨t⟩ + Γ_f * c⟨t-1⟩
         a = gamma_o * tanh(c)                                 # a⟨t⟩ = Γ_o * tanh(c⟨t⟩)
         return (a, c), LSTMGates(c_hat, gamma_u, gamma_f, gamma_o)

@@ -9,7 +9,7 @@ import numpy as np
 from minigrad import Tensor, relu, tanh
 from minigrad.ops.fused import rnn_recurrence
 
-from .inputs import concat, times
+from .inputs import concat
 from .recurrent import RecurrentModel, register
 
 ACTIVATIONS = {"tanh": tanh, "relu": relu}
@@ -58,6 +58,6 @@ class RNN(RecurrentModel):
         """One step: ((a⟨t-1⟩,), x⟨t⟩) → ((a⟨t⟩,), z⟨t⟩); f is the model's ``activation``."""
         f = ACTIVATIONS[self.activation]
         (a_prev,) = carry
-        z = times(p["W_a"], concat([a_prev, x_t])) + p["b_a"]   # W_a [a⟨t-1⟩; x⟨t⟩] + b_a
+        z = p["W_a"] @ concat([a_prev, x_t]) + p["b_a"]       # W_a [a⟨t-1⟩; x⟨t⟩] + b_a
         a = f(z)                                                 # a⟨t⟩ = f(z⟨t⟩)
         return (a,), RNNSteps(z)

@@ -7,9 +7,7 @@ maximum) and from zeros of log/div/pow bases. Pass criterion: ‖g − ĝ‖/(�
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+import _fd as fd
 import numpy as np
 import pytest
 import strategies as S
@@ -20,18 +18,6 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 from minigrad import Tensor
 
-
-def _load_fd():
-    # Loaded under a private name: tests/models has its own `_fd` module, and a plain
-    # `import _fd` would make whichever directory is collected first shadow the other.
-    spec = importlib.util.spec_from_file_location(
-        "_minigrad_engine_tests_fd", Path(__file__).with_name("_fd.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fd = _load_fd()
 TOL = 1e-8
 ATOL = 1e-11
 FIXED_PAIRS = [((3, 4), (3, 1)), ((3, 1, 4), (2, 4)), ((), (2, 3)), ((2, 3), ()), ((), ()),
