@@ -175,13 +175,12 @@ def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | 
         if g.shape != source.shape:
             g = unbroadcast(g, source.shape, sender)
         entry = at_leaves.get(id(source))
-        if entry is None:
+        if entry is None:             # first use: g may be an op's own array, so not ours
             at_leaves[id(source)] = [source, g, False]
-        elif entry[2]:       # a sum this loop allocated (a leaf used many times): add in place
+        elif entry[2]:                # a sum we allocated (W is used once per step): in place
             entry[1] += g
         else:
-            entry[1] = entry[1] + g
-            entry[2] = entry[1].dtype == np.result_type(entry[1], g) and entry[1].ndim > 0
+            entry[1], entry[2] = entry[1] + g, True
     if anomaly:
         check_finite(sender, g, "gradient")
 

@@ -36,15 +36,37 @@ class OneHot(NamedTuple):
 
 class OneHotStack(NamedTuple):
     """[s; x⟨t⟩] for a one-hot x⟨t⟩ = e_ids: the stack [s; 0] and the columns n_a + ids of
-    the ones. Since [s; e_ids] = [s; 0] + [0; e_ids],  ``W @ [s; e_ids] = W [s; 0] + W[:, n_a +
-    ids]``: one product and one gather."""
+    the ones. ``W @ [s; e_ids]`` is one tape row, :class:`OneHotProduct`."""
 
     s_0: Tensor
     cols: np.ndarray
     __array_ufunc__ = None
 
     def __rmatmul__(self, W: Tensor) -> Tensor:
-        return W @ self.s_0 + W[:, self.cols]
+        return OneHotProduct.apply(W, self.s_0, cols=self.cols)
+
+
+class OneHotProduct(mg.Function):
+    """z = W [s; e_ids] = W [s; 0] + W[:, n_a + ids]  (a product and a gather of columns);
+    ∂J/∂W = g [s; 0]ᵀ plus g added into the gathered columns, ∂J/∂[s; 0] = Wᵀ g."""
+
+    name = "matmul_onehot"
+
+    @staticmethod
+    def forward(ctx: Any, W: np.ndarray, s_0: np.ndarray, *, cols: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(W, s_0)
+        ctx.cols = cols
+        return W @ s_0 + W[:, cols]
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        W, s_0 = ctx.saved_tensors
+        gW = g @ s_0.T
+        if ctx.cols.size == np.unique(ctx.cols).size:
+            gW[:, ctx.cols] += g
+        else:                                        # a token in several columns: add each
+            np.add.at(gW, (slice(None), ctx.cols), g)
+        return gW, W.T @ g
 
 
 def concat(pieces: list[Any]) -> Any:

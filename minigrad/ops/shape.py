@@ -42,12 +42,19 @@ class Transpose(Function):
         return (g.transpose(np.argsort(ctx.axes)),)
 
 
-def _is_basic(index: Any) -> bool:
-    """True if `index` uses only ints, slices, None and Ellipsis (no element repeats)."""
+def _picks_each_element_once(index: Any) -> bool:
+    """True if `index` cannot pick an element twice: only ints, slices, None and Ellipsis, or
+    one integer array without repeats (e.g. the columns of W of distinct token ids)."""
     items = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items
-    )
+    arrays = [i for i in items if isinstance(i, np.ndarray)]
+    if not all(isinstance(i, (int, np.integer, slice, np.ndarray)) or i is None or i is Ellipsis
+               for i in items):
+        return False
+    if not arrays:
+        return True
+    a = arrays[0]
+    return (len(arrays) == 1 and a.dtype.kind in "iu" and a.ndim == 1
+            and (a.size <= 1 or (a.min() >= 0 and np.unique(a).size == a.size)))
 
 
 class GetItem(Function):
@@ -67,9 +74,9 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         out = np.zeros(ctx.shape, dtype=np.result_type(ctx.dtype, g.dtype))
-        if _is_basic(ctx.index):
+        if _picks_each_element_once(ctx.index):
             out[ctx.index] = g
-        else:
+        else:                          # repeated picks add up (np.add.at is the slow path)
             np.add.at(out, ctx.index, g)
         return (out,)
 
