@@ -47,13 +47,14 @@ FILL = {"op": "#ffffff", "param": "#cfe2ff", "const": "#eeeeee"}
 class Node:
     """One box of the picture: a record (`op`), a leaf (`param`/`const`) or a collapsed
     `group` of records; `scope` is the scope it is drawn in, `shared` marks a leaf read in
-    several scopes (drawn outside them)."""
+    several scopes (drawn outside them), `outputs` counts a record's outputs."""
 
     key: str
     label: str
     kind: str
     scope: str | None = None
     shared: bool = False
+    outputs: int = 1
 
 
 @dataclass
@@ -167,8 +168,9 @@ class Graph:
             x0, x1 = min(p[0] for p in inside), max(p[0] for p in inside)
             y0, y1 = min(p[1] for p in inside), max(p[1] for p in inside)
             box = FancyBboxPatch((x0 - 0.48 * unit, y0 - 0.42 * unit), x1 - x0 + 0.96 * unit,
-                                 y1 - y0 + 0.84 * unit, boxstyle="round,pad=0,rounding_size=0.05",
-                                 fc=colour[s], ec="#999999", alpha=0.35, lw=0.8, zorder=0)
+                                 y1 - y0 + 0.84 * unit, fc=colour[s], ec="#999999", alpha=0.35,
+                                 boxstyle=f"round,pad=0,rounding_size={0.2 * unit}", lw=0.8,
+                                 zorder=0)
             box.set_gid(f"scope-{i}")
             ax.add_patch(box)
             ax.text(x0 - 0.52 * unit, (y0 + y1) / 2, s, ha="right", va="center", fontsize=8,
@@ -183,18 +185,22 @@ class Graph:
             t.set_gid(f"node-{k}")
             text[k] = t
         where = {k: r for r, ks in rows.items() for k in ks}
+        twins: Counter[tuple[str, str, str]] = Counter()   # the same arrow drawn again
         for i, (a, b, label) in enumerate(self.edges):
-            far = abs(where[b] - where[a]) > 1
+            far, nth = abs(where[b] - where[a]) > 1, twins[a, b, label]
+            twins[a, b, label] += 1
+            rad = (0.25 if far else 0) + 0.3 * nth * (-1) ** nth
+            outs = self.nodes[a].outputs             # output j leaves from port j of n
+            port = (int(label[1:-1]) + 0.5) / outs if outs > 1 else 0.5
             arrow = ax.annotate(
-                "", xy=(0.5, 1), xycoords=text[b], xytext=(0.5, 0), textcoords=text[a],
-                zorder=2, arrowprops={"arrowstyle": "-|>", "lw": 0.6,
-                                      "color": "#999999" if far else "#444444",
-                                      "shrinkA": 0, "shrinkB": 0, "mutation_scale": 9,
-                                      "connectionstyle": f"arc3,rad={0.25 if far else 0}"})
+                "", xy=(0.5, 1), xycoords=text[b], xytext=(port, 0), textcoords=text[a],
+                zorder=2, arrowprops={"arrowstyle": "-|>", "lw": 0.6, "mutation_scale": 9,
+                                      "color": "#999999" if far else "#444444", "shrinkA": 0,
+                                      "shrinkB": 0, "connectionstyle": f"arc3,rad={rad}"})
             arrow.arrow_patch.set_gid(f"edge-{i}")
-            if label:
-                mid = (pos[a] + pos[b]) / 2
-                ax.text(*mid, label, fontsize=6, color="#aa3333", ha="left", zorder=4)
+            if label and not nth:                  # `[j]` or `×n` under the port
+                ax.annotate(label, xy=(port, 0), xycoords=text[a], xytext=(2, -8),
+                            textcoords="offset points", fontsize=6, color="#aa3333", zorder=4)
         return fig
 
     def to_svg(self) -> str:
@@ -211,11 +217,11 @@ class Graph:
         return self.to_svg()
 
     def save(self, path: str | Path) -> Path:
-        """Write the picture: `.dot`/`.gv` as DOT text, anything else through matplotlib
-        (`.svg`, `.png`, `.pdf`, ...). Returns the path."""
+        """Write the picture: `.dot`/`.gv` as DOT text, `.svg` as `to_svg()`, anything else
+        through matplotlib (`.png`, `.pdf`, ...). Returns the path."""
         path = Path(path)
-        if path.suffix in (".dot", ".gv"):
-            path.write_text(self.to_dot())
+        if path.suffix in (".dot", ".gv", ".svg"):
+            path.write_text(self.to_dot() if path.suffix != ".svg" else self.to_svg())
         else:
             self.figure().savefig(path, dpi=150, bbox_inches="tight", pad_inches=0.05)
         return path
@@ -278,7 +284,7 @@ def _full(tape: list[Record], root: Tensor, values: bool) -> Graph:
         label = f"#{i} {r.name}\n{_shapes(r)}"
         if r is root.record:
             label += _value_lines(root, values)
-        nodes[f"r{i}"] = Node(f"r{i}", label, "op", r.scope)
+        nodes[f"r{i}"] = Node(f"r{i}", label, "op", r.scope, outputs=len(r.out_shapes))
     return Graph(nodes, edges, False)
 
 
