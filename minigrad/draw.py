@@ -47,7 +47,7 @@ FILL = {"op": "#ffffff", "param": "#cfe2ff", "const": "#eeeeee"}
 class Node:
     """One box of the picture: a record (`op`), a leaf (`param`/`const`) or a collapsed
     `group` of records; `scope` is the scope it is drawn in, `shared` marks a leaf read in
-    several scopes (drawn outside them), `outputs` counts a record's outputs."""
+    several scopes (drawn outside them, in the top row), `outputs` counts a record's outputs."""
 
     key: str
     label: str
@@ -88,28 +88,22 @@ class Graph:
     def to_dot(self) -> str:
         """Graphviz DOT text: one `subgraph cluster_i` per scope, data flowing top to bottom."""
         colour = self._colours()
+
+        def node(n: Node, pad: str) -> str:
+            fill = colour[n.scope] if n.kind == "group" else FILL[n.kind]
+            shape = "ellipse" if n.kind == "op" else "box"
+            return f'{pad}{n.key} [label={_q(n.label)}, shape={shape}, fillcolor="{fill}"];'
+
         lines = ["digraph tape {", "  rankdir=TB;",
                  '  node [fontname="Helvetica", fontsize=10, style="rounded,filled"];']
-        for s in [None, *self.scopes]:
-            members = [n for n in self.nodes.values() if n.scope == s and not n.shared]
-            if s is None:
-                members += [n for n in self.nodes.values() if n.shared]
-                pad = "  "
-            else:
-                i = self.scopes.index(s)
-                lines += [f"  subgraph cluster_{i} {{", f"    label={_q(s)};",
-                          f'    style="rounded,filled"; fillcolor="{colour[s]}40"; '
-                          'color="#999999";']
-                pad = "    "
-            for n in members:
-                shape = "ellipse" if n.kind == "op" else "box"
-                fill = colour[n.scope] if n.kind == "group" else FILL[n.kind]
-                lines.append(f'{pad}{n.key} [label={_q(n.label)}, shape={shape}, '
-                             f'fillcolor="{fill}"];')
-            if s is not None:
-                lines.append("  }")
-        for a, b, label in self.edges:
-            lines.append(f"  {a} -> {b}" + (f" [label={_q(label)}];" if label else ";"))
+        lines += [node(n, "  ") for n in self.nodes.values() if n.scope is None]
+        for i, s in enumerate(self.scopes):
+            lines += [f"  subgraph cluster_{i} {{", f"    label={_q(s)};",
+                      f'    style="rounded,filled"; fillcolor="{colour[s]}40"; color="#999999";']
+            lines += [node(n, "    ") for n in self.nodes.values() if n.scope == s]
+            lines.append("  }")
+        lines += [f"  {a} -> {b}" + (f" [label={_q(label)}];" if label else ";")
+                  for a, b, label in self.edges]
         return "\n".join([*lines, "}"]) + "\n"
 
     def layers(self) -> dict[int, list[str]]:
@@ -162,7 +156,7 @@ class Graph:
         ax.set_ylim(max(ys) + 0.6 * unit, min(ys) - 0.6 * unit)   # row 0 at the top
         colour = self._colours()
         for i, s in enumerate(self.scopes):        # one shaded band per scope
-            inside = [pos[k] for k, n in self.nodes.items() if n.scope == s and not n.shared]
+            inside = [pos[k] for k, n in self.nodes.items() if n.scope == s]
             if self.collapsed or not inside:
                 continue
             x0, x1 = min(p[0] for p in inside), max(p[0] for p in inside)
@@ -251,7 +245,7 @@ def draw(t: Tensor, *, values: bool = False, collapse: bool | None = None,
         raise ValueError(f"draw: max_boxes must be a positive int; got {max_boxes!r}")
     tape = tape_of(t)
     if not tape:                                   # a leaf: one node
-        return Graph({"l0": Node("l0", _leaf_label(t, values), _kind(t))}, [], False)
+        return Graph({"l0": _leaf("l0", t, values, {None})}, [], False)
     if collapse is None:
         collapse = len(tape) > AUTO_COLLAPSE
     return _collapsed(tape, t, values, max_boxes) if collapse else _full(tape, t, values)
@@ -276,10 +270,7 @@ def _full(tape: list[Record], root: Tensor, values: bool) -> Graph:
                 continue
             if id(s) not in leaf_key:
                 k = leaf_key[id(s)] = f"l{len(leaf_key)}"
-                where = readers[id(s)]
-                nodes[k] = Node(k, _leaf_label(s, values), _kind(s),
-                                scope=next(iter(where)) if len(where) == 1 else None,
-                                shared=len(where) > 1)
+                nodes[k] = _leaf(k, s, values, readers[id(s)])
             edges.append((leaf_key[id(s)], f"r{i}", ""))
         label = f"#{i} {r.name}\n{_shapes(r)}"
         if r is root.record:
@@ -328,13 +319,13 @@ def _collapsed(tape: list[Record], root: Tensor, values: bool, max_boxes: int) -
     return Graph(nodes, edges, True)
 
 
-def _kind(leaf: Tensor) -> str:
-    return "param" if leaf.requires_grad else "const"
-
-
-def _leaf_label(leaf: Tensor, values: bool) -> str:
+def _leaf(key: str, leaf: Tensor, values: bool, readers: set[str | None]) -> Node:
+    """A leaf's node: drawn in the scope of its readers if they share one, else shared."""
     name = leaf.name or ("leaf" if leaf.requires_grad else "const")
-    return f"{name}\n{tuple(leaf.shape)}" + _value_lines(leaf, values)
+    label = f"{name}\n{tuple(leaf.shape)}" + _value_lines(leaf, values)
+    scope = next(iter(readers)) if len(readers) == 1 else None
+    return Node(key, label, "param" if leaf.requires_grad else "const", scope,
+                shared=len(readers) > 1)
 
 
 def _value_lines(t: Tensor, values: bool) -> str:
