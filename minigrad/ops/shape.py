@@ -251,8 +251,9 @@ def reshape(x: Any, shape: Any) -> Tensor:
     return Reshape.apply(x, shape=tuple(shape))
 
 
-def _axis(fn: str, axis: Any, ndim: int, where: str) -> int:
-    """`axis` as an index in [0, ndim), or an error naming `fn`, the axis and the valid range."""
+def _axis(fn: str, axis: Any, ndim: int, shape: tuple[int, ...], where: str) -> int:
+    """`axis` as an index in [0, ndim), or an error naming `fn`, the axis and the valid range;
+    `where` describes the inputs of `shape` (a template, formatted only for the message)."""
     if type(axis) is not int:
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             hint = (" (to join the pieces flat, concat([a.reshape(-1), b.reshape(-1)]))"
@@ -260,6 +261,7 @@ def _axis(fn: str, axis: Any, ndim: int, where: str) -> int:
             raise TypeError(f"{fn}: axis must be an integer, got {axis!r}{hint}")
         axis = int(axis)
     if not -ndim <= axis < ndim:
+        where = where.format(d=len(shape), r=ndim, shape=shape)
         raise ValueError(f"{fn}: axis {axis} is out of range for {where}axis must be in "
                          f"[{-ndim}, {ndim - 1}])")
     return axis + ndim if axis < 0 else axis
@@ -271,11 +273,11 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
         shape = np.shape(x.data if isinstance(x, Tensor) else x)
         nd = len(shape)
         try:
-            given = (operator.index(axes),) if not isinstance(axes, (tuple, list)) else tuple(
-                operator.index(a) for a in axes)
+            given = (tuple(map(operator.index, axes)) if isinstance(axes, (tuple, list))
+                     else (operator.index(axes),))
         except TypeError:
             raise TypeError(f"transpose: axes must be integers, got {axes!r}") from None
-        axes = tuple(a + nd if a < 0 else a for a in given)
+        axes = tuple([a + nd if a < 0 else a for a in given])
         if sorted(axes) != list(range(nd)):
             raise ValueError(
                 f"transpose: axes {tuple(given)} are not a permutation of the axes of shape "
@@ -331,11 +333,11 @@ def concat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     if len(tensors) == 0:
         raise ValueError("concat: needs at least one tensor")
     first = tensors[0]
-    ndim = first.data.ndim if isinstance(first, Tensor) else np.ndim(first)
-    if ndim == 0:
+    shape = first.data.shape if isinstance(first, Tensor) else np.shape(first)
+    if not shape:
         raise ValueError("concat: 0-D inputs have no axis to join along; use stack (or "
                          "reshape them to 1-D)")
-    axis = _axis("concat", axis, ndim, f"{ndim}-D inputs (")
+    axis = _axis("concat", axis, len(shape), shape, "{d}-D inputs (")
     return Concat.apply(*tensors, axis=axis)
 
 
@@ -345,8 +347,8 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     if len(tensors) == 0:
         raise ValueError("stack: needs at least one tensor")
     first = tensors[0]
-    ndim = first.data.ndim if isinstance(first, Tensor) else np.ndim(first)
-    axis = _axis("stack", axis, ndim + 1, f"{ndim}-D inputs (the result has {ndim + 1} dims; ")
+    shape = first.data.shape if isinstance(first, Tensor) else np.shape(first)
+    axis = _axis("stack", axis, len(shape) + 1, shape, "{d}-D inputs (the result has {r} dims; ")
     return Stack.apply(*tensors, axis=axis)
 
 
@@ -368,7 +370,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     if t.ndim == 0:
         raise ValueError("split: a 0-D tensor has no axis to split along; reshape it to 1-D "
                          "first (x.reshape(1))")
-    given, axis = axis, _axis("split", axis, t.ndim, f"a tensor of shape {t.shape} ({t.ndim}-D; ")
+    given, axis = axis, _axis("split", axis, t.ndim, t.shape, "a tensor of shape {shape} ({d}-D; ")
     n = t.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(
             indices_or_sections, bool):
