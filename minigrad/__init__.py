@@ -13,7 +13,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 from . import optim
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
-from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad
+from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad, scope
 from .ops import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -67,6 +67,7 @@ __all__ = [
     "no_grad",
     "optim",
     "relu",
+    "scope",
     "show_tape",
     "sigmoid",
     "softmax",

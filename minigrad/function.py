@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .guards import graph_snapshots, guard_saved
-from .modes import STATE, check_finite, note_source
+from .modes import STATE, note
 from .tape import Record, _counter
 from .tensor import Tensor, as_tensor
 
@@ -66,10 +66,8 @@ class Function:
             raise naming_op_and_shapes(err, ctx, arrays) from err
         outs = out if type(out) is tuple else (out,)
         modes = STATE
-        if modes.anomaly:
-            note_source(ctx)
-            for o in outs:
-                check_finite(ctx, np.asarray(o), "output")
+        if modes.noting:  # anomaly mode, a scope() or an audit: the record notes more
+            note(ctx, arrays, outs)
         if wants_grad and modes.grad_enabled:
             results = record(ctx, tensors, arrays, outs)
         else:

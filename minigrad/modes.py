@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tape import Record
 
 __all__ = ["AnomalyError", "check_finite", "detect_anomaly", "is_anomaly_enabled",
-           "is_grad_enabled", "no_grad", "note_source"]
+           "is_grad_enabled", "keeping_inputs", "no_grad", "note", "scope"]
 
 
 class _Modes(threading.local):
@@ -30,9 +30,16 @@ class _Modes(threading.local):
 
     grad_enabled: bool = True
     anomaly: bool = False
+    scope: str | None = None   # the names of the open `scope()`s, outermost first: "LSTM/t=3"
+    keep_inputs: bool = False  # records keep copies of their input arrays (for `audit`)
+    noting: bool = False       # any of the three above: ops call `note` on their records
 
 
 STATE = _Modes()
+
+
+def _update_noting() -> None:
+    STATE.noting = STATE.anomaly or STATE.scope is not None or STATE.keep_inputs
 
 
 class AnomalyError(RuntimeError):
@@ -107,20 +114,63 @@ def detect_anomaly() -> Iterator[None]:
     """Check every forward output and backward gradient for NaN/inf; raise naming op and line."""
     prev = STATE.anomaly
     STATE.anomaly = True
+    _update_noting()
     try:
         with np.errstate(all="ignore"):
             yield
     finally:
         STATE.anomaly = prev
+        _update_noting()
+
+
+@contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Name a group of ops: records made inside carry the name (`show_tape`, `draw` show it).
+
+    Scopes nest (`"LSTM/t=3"`); the models' time loop opens `t=1`, `t=2`, ... (JAX's
+    `named_scope`, PyTorch's `record_function`).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scope: name must be a non-empty string; got {name!r}")
+    prev = STATE.scope
+    STATE.scope = name if prev is None else f"{prev}/{name}"
+    _update_noting()
+    try:
+        yield
+    finally:
+        STATE.scope = prev
+        _update_noting()
+
+
+@contextmanager
+def keeping_inputs() -> Iterator[None]:
+    """Records made inside keep copies of their input arrays and the user's source line."""
+    prev = STATE.keep_inputs
+    STATE.keep_inputs = True
+    _update_noting()
+    try:
+        yield
+    finally:
+        STATE.keep_inputs = prev
+        _update_noting()
 
 
 # ----------------------------------------------------------------------------------------------
 # anomaly mode
 
 
-def note_source(record: Record) -> None:
-    """Anomaly mode: remember the user's line that recorded this op, for error messages."""
-    record.where = _user_line()
+def note(record: Record, arrays: list[np.ndarray], outs: tuple) -> None:
+    """What the modes ask a record to remember: its scope; the user's line (anomaly mode and
+    audits); copies of its inputs (audits). Anomaly mode also checks the outputs are finite."""
+    if STATE.scope is not None:
+        record.scope = STATE.scope
+    if STATE.anomaly or STATE.keep_inputs:
+        record.where = _user_line()
+    if STATE.keep_inputs:
+        record.input_arrays = tuple(np.array(a, copy=True) for a in arrays)
+    if STATE.anomaly:
+        for o in outs:
+            check_finite(record, np.asarray(o), "output")
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -5,9 +5,10 @@
     1  add      #0, b_a(4, 1)         -> (4, 2)
     2  tanh     #1                    -> (4, 2)
 
-Each row is one record: its index, the op, where its inputs come from (`#k` is the output of
-row k, `#k[j]` output j of a row with several; named leaves print their name, other leaves
-`leaf` if they require grad, else `const`), and the output's shape.
+Each row is one record: its index, its `scope` (a column shown when a `minigrad.scope` was
+open), the op, where its inputs come from (`#k` is the output of row k, `#k[j]` output j of a
+row with several; named leaves print their name, other leaves `leaf` if they require grad,
+else `const`), and the output's shape.
 """
 
 from __future__ import annotations
@@ -43,12 +44,14 @@ class Tape(list[Record]):
         for i, record in enumerate(self):
             ins = ", ".join(_source(s, rows_of) for s in record.inputs)
             outs = ", ".join(str(s) for s in record.out_shapes)
-            rows.append((str(i), record.name, ins, outs))
-        w = [max(len(r[k]) for r in rows) for k in range(3)]
-        head = f"{'#':>{w[0]}}  {'op':<{w[1]}}  {'inputs':<{w[2]}}    output"
+            rows.append((str(i), record.name, ins, outs, record.scope or ""))
+        w = [max(len(r[k]) for r in rows) for k in range(5)]
+        scope_col = (lambda text: f"{text:<{max(w[4], 5)}}  ") if w[4] else (lambda text: "")
+        head = f"{'#':>{w[0]}}  {scope_col('scope')}{'op':<{w[1]}}  {'inputs':<{w[2]}}    output"
         lines = [head, "-" * len(head)]
         for r in rows:
-            lines.append(f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}} -> {r[3]}")
+            lines.append(f"{r[0]:>{w[0]}}  {scope_col(r[4])}{r[1]:<{w[1]}}  {r[2]:<{w[2]}} -> "
+                         f"{r[3]}")
         n = len(self)
         lines.append(f"{n} record{'s' if n != 1 else ''}; backward() replays them bottom to top.")
         return "\n".join(lines)

@@ -40,7 +40,9 @@ class Record:
     guards: tuple[Any, ...] = ()  # snapshots of the writable arrays among `saved` (guards.py)
     shared: dict[int, Any] | None = None  # the snapshots of this record's graph, by array
     released = False
-    where: str | None = None      # the user's line that recorded the op (anomaly mode)
+    where: str | None = None      # the user's line that recorded the op (anomaly mode, audit)
+    scope: str | None = None      # the names of the `scope()`s it was recorded in
+    input_arrays: tuple[np.ndarray, ...] | None = None  # copies of its inputs (audit only)
 
     inputs: tuple[Any, ...] = ()
     out_shapes: tuple[tuple[int, ...], ...] = ()

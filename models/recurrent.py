@@ -215,8 +215,9 @@ class RecurrentModel:
         """Run ``cell`` over x⟨1⟩..x⟨T_x⟩: the carries after each step, and the gates as one
         list per gate (a NamedTuple of lists)."""
         carries, gates = [], []
-        for x_t in steps:
-            carry, g = self.cell(p, carry, x_t)
+        for t, x_t in enumerate(steps, start=1):
+            with mg.scope(f"t={t}"):                # names step t's records on the tape
+                carry, g = self.cell(p, carry, x_t)
             carries.append(carry)
             gates.append(g)
         return carries, type(gates[0])(*(list(each) for each in zip(*gates, strict=True)))
