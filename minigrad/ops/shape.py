@@ -120,7 +120,8 @@ def _describe_index(index: Any) -> str:
         inner = ", ".join(_describe_index(i) for i in index)
         return f"({inner},)" if len(index) == 1 else f"({inner})"
     if isinstance(index, np.ndarray):
-        return f"a {index.dtype} array of shape {index.shape}"
+        article = "an" if index.dtype.name[0] in "aeio" else "a"
+        return f"{article} {index.dtype} array of shape {index.shape}"
     return repr(index)
 
 
@@ -361,7 +362,7 @@ def _split_points(indices: Any) -> list[int]:
     except TypeError:
         raise TypeError(
             "split: indices_or_sections must be a number of equal sections or a list of integer "
-            f"split points, got {indices!r}") from None
+            f"split points (e.g. split(x, 3) or split(x, [1, 4])), got {indices!r}") from None
 
 
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:

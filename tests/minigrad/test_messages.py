@@ -225,6 +225,8 @@ def test_transpose_valid_paths_unchanged():
         "axis 0 with size 2"),
     ((0, 0, 0), "index: cannot index a tensor of shape (2, 3) with (0, 0, 0): too many indices"),
     (1.0, "index: cannot index a tensor of shape (2, 3) with 1.0: only integers, slices"),
+    (np.array([0, 5]), "index: cannot index a tensor of shape (2, 3) with an int64 array of "
+                       "shape (2,): index 5 is out of bounds for axis 0 with size 2"),
     (np.array([0.0]), "index: cannot index a tensor of shape (2, 3) with a float64 array of "
                       "shape (1,): arrays used as indices must be of integer (or boolean) type"),
     (np.array([True, False, True]), "index: cannot index a tensor of shape (2, 3) with a bool "
