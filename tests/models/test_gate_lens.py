@@ -102,7 +102,8 @@ def test_gate_lens_matches_a_numpy_hand_computation(case: str, loss: str) -> Non
     P = model.state_dict()
     rng = np.random.default_rng(11)
     x, y = 2.0 * rng.standard_normal((N_X, M, T)), rng.integers(0, 2, (N_Y, M, T)).astype(float)
-    carry = (np.zeros((N_A, M)),) * (2 if kind == "LSTM" else 1)
+    s0 = 0.5 * rng.standard_normal((2, N_A, M))      # initial states a⟨0⟩, c⟨0⟩
+    carry = (s0[0], s0[1]) if kind == "LSTM" else (s0[0],)
     carries, gates = [], []
     for t in range(T):
         carry, g = STEPS[kind](P, carry, x[:, :, t])
@@ -119,7 +120,9 @@ def test_gate_lens_matches_a_numpy_hand_computation(case: str, loss: str) -> Non
     saturation = (dist <= EPS).mean(axis=(2, 3))
     assert 0 < saturation.mean() < 1          # some gates saturate, not all of them
 
-    lens = gate_lens(model, x, y, loss)
+    given = {"a0": s0[0], "c0": s0[1]} if kind == "LSTM" else \
+        {"c0": s0[0]} if kind == "GRU" else {"a0": s0[0]}
+    lens = gate_lens(model, x, y, loss, **given)
     assert isinstance(lens, GateLens) and lens.kind == kind and lens.rows == rows
     assert lens.eps == EPS and lens.loss == loss
     np.testing.assert_array_equal(lens.saturation, saturation)
