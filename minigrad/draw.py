@@ -230,7 +230,7 @@ def draw(t: Tensor, *, values: bool = False, collapse: bool | None = None,
          max_boxes: int = 60) -> Graph:
     """The tape behind `t` as a `Graph` (shows as SVG in Jupyter; `to_dot()`, `save()`).
 
-    values: print the values (and `.grad`) of leaves and of `t` with at most 4 elements.
+    values: print the values and `.grad` of leaves and of `t` (their norms above 4 elements).
     collapse: one box per scope (True), every record (False), or collapse when the tape has
         more than `AUTO_COLLAPSE` records (None).
     max_boxes: when collapsed, consecutive scope boxes are merged until at most this many.
@@ -329,9 +329,13 @@ def _leaf(key: str, leaf: Tensor, values: bool, readers: set[str | None]) -> Nod
 
 
 def _value_lines(t: Tensor, values: bool) -> str:
-    """`= value` and `∇ = grad` lines for a small tensor when `values` is on."""
-    if not values or t.data.size > SMALL:
+    """With `values` on: `= value` and `∇ = grad` of a small tensor, the norms ‖x‖ and ‖∇‖
+    (Frobenius) of a larger one."""
+    if not values:
         return ""
+    if t.data.size > SMALL:
+        out = f"\n‖x‖ = {np.linalg.norm(t.data):.3g}"
+        return out + (f"\n‖∇‖ = {np.linalg.norm(t.grad):.3g}" if t.grad is not None else "")
     out = f"\n= {_fmt(t.data)}"
     return out + (f"\n∇ = {_fmt(t.grad)}" if t.grad is not None else "")
 

@@ -84,6 +84,10 @@ def test_broadcast_bias_add() -> None:
     labels = {tuple(texts(el)) for el in parts["node"]}
     assert {("W", "(3, 2)"), ("b", "(3, 1)"), ("const", "(2, 4)"), ("#1 add", "(3, 4)")} <= labels
     assert ("l2", "r1", "") in g.edges        # the (3, 1) bias flows into the (3, 4) add
+    J.backward()
+    shown = {n.label.split("\n")[0]: n.label for n in mg.draw(J, values=True).nodes.values()}
+    assert shown["b"] == "b\n(3, 1)\n= [0, 0, 0]\n∇ = [4, 4, 4]"     # ∂J/∂b_i = 4 columns
+    assert shown["W"] == f"W\n(3, 2)\n‖x‖ = {6 ** 0.5:.3g}\n‖∇‖ = {96 ** 0.5:.3g}"  # 6 entries of 4
 
 
 def test_split_outputs_are_marked() -> None:
