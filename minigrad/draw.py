@@ -67,8 +67,13 @@ class Graph:
 
     @property
     def scopes(self) -> list[str]:
-        """The scopes drawn as boxes, in recording order."""
-        return list(dict.fromkeys(n.scope for n in self.nodes.values() if n.scope is not None))
+        """The scopes drawn as boxes, in recording order; an enclosing scope (`a` of `a/b`)
+        comes before the scopes inside it."""
+        out: dict[str, None] = {}
+        for n in self.nodes.values():
+            parts = n.scope.split("/") if n.scope is not None else []
+            out.update(dict.fromkeys("/".join(parts[:d]) for d in range(1, len(parts) + 1)))
+        return list(out)
 
     def __repr__(self) -> str:
         how = ", collapsed" if self.collapsed else ""
@@ -97,11 +102,19 @@ class Graph:
         lines = ["digraph tape {", "  rankdir=TB;",
                  '  node [fontname="Helvetica", fontsize=10, style="rounded,filled"];']
         lines += [node(n, "  ") for n in self.nodes.values() if n.scope is None]
+
+        def cluster(i: int, s: str, pad: str) -> list[str]:   # nested scopes nest clusters
+            out = [f"{pad}subgraph cluster_{i} {{", f"{pad}  label={_q(s.split('/')[-1])};",
+                   f'{pad}  style="rounded,filled"; fillcolor="{colour[s]}40"; color="#999999";']
+            out += [node(n, pad + "  ") for n in self.nodes.values() if n.scope == s]
+            for j, inner in enumerate(self.scopes):
+                if inner.rpartition("/")[0] == s:
+                    out += cluster(j, inner, pad + "  ")
+            return [*out, pad + "}"]
+
         for i, s in enumerate(self.scopes):
-            lines += [f"  subgraph cluster_{i} {{", f"    label={_q(s)};",
-                      f'    style="rounded,filled"; fillcolor="{colour[s]}40"; color="#999999";']
-            lines += [node(n, "    ") for n in self.nodes.values() if n.scope == s]
-            lines.append("  }")
+            if "/" not in s:
+                lines += cluster(i, s, "  ")
         lines += [f"  {a} -> {b}" + (f" [label={_q(label)}];" if label else ";")
                   for a, b, label in self.edges]
         return "\n".join([*lines, "}"]) + "\n"
@@ -145,7 +158,7 @@ class Graph:
         rows = self.layers()
         pos = nx.multipartite_layout(self.to_networkx(), subset_key=rows, align="horizontal")
         widest = max(len(r) for r in rows.values())
-        unit = _unit(pos)                    # data units between neighbouring slots
+        unit = _unit(pos, rows)                    # data units between neighbouring slots
         lines = max(n.label.count("\n") + 1 for n in self.nodes.values())
         fig = Figure(figsize=(max(3.0, 1.6 * widest + 1.2),
                               max(1.5, (0.14 * lines + 0.3) * len(rows))))
@@ -155,20 +168,28 @@ class Graph:
         ax.set_xlim(min(xs) - 1.1 * unit, max(xs) + 0.6 * unit)
         ax.set_ylim(max(ys) + 0.6 * unit, min(ys) - 0.6 * unit)   # row 0 at the top
         colour = self._colours()
-        for i, s in enumerate(self.scopes):        # one shaded band per scope
-            inside = [pos[k] for k, n in self.nodes.items() if n.scope == s]
+        deepest = max((s.count("/") for s in self.scopes), default=0)
+        for i, s in enumerate(self.scopes):        # one shaded band per scope, nested
+            inside = [pos[k] for k, n in self.nodes.items()
+                      if n.scope is not None and (n.scope + "/").startswith(s + "/")]
             if self.collapsed or not inside:
                 continue
             x0, x1 = min(p[0] for p in inside), max(p[0] for p in inside)
             y0, y1 = min(p[1] for p in inside), max(p[1] for p in inside)
-            box = FancyBboxPatch((x0 - 0.48 * unit, y0 - 0.42 * unit), x1 - x0 + 0.96 * unit,
-                                 y1 - y0 + 0.84 * unit, fc=colour[s], ec="#999999", alpha=0.35,
-                                 boxstyle=f"round,pad=0,rounding_size={0.2 * unit}", lw=0.8,
-                                 zorder=0)
+            px, py = (unit * (c + 0.1 * (deepest - s.count("/"))) for c in (0.48, 0.42))
+            box = FancyBboxPatch((x0 - px, y0 - py), x1 - x0 + 2 * px, y1 - y0 + 2 * py,
+                                 fc=colour[s], ec="#999999", alpha=0.35, lw=0.8,
+                                 boxstyle=f"round,pad=0,rounding_size={0.2 * unit}",
+                                 zorder=0.1 * s.count("/"))
             box.set_gid(f"scope-{i}")
             ax.add_patch(box)
-            ax.text(x0 - 0.52 * unit, (y0 + y1) / 2, s, ha="right", va="center", fontsize=8,
-                    color="#555555", fontweight="bold")
+            name = s.split("/")[-1]
+            if any(c.startswith(s + "/") for c in self.scopes):    # an enclosing scope
+                ax.text(x0 - px, y0 - py, name, ha="left", va="bottom", fontsize=8,
+                        color="#555555", fontweight="bold")
+            else:
+                ax.text(x0 - px - 0.04 * unit, (y0 + y1) / 2, name, ha="right", va="center",
+                        fontsize=8, color="#555555", fontweight="bold")
         text = {}
         for k, n in self.nodes.items():
             fill = colour[n.scope] if n.kind == "group" else FILL[n.kind]
@@ -351,13 +372,13 @@ def _shapes(r: Record) -> str:
     return ", ".join(str(tuple(s)) for s in r.out_shapes)
 
 
-def _unit(pos: dict[str, Any]) -> float:
-    """The distance between neighbouring slots in layout units (networkx rescales its grid)."""
-    gaps = []
-    for axis in (0, 1):
-        c = sorted({round(float(p[axis]), 9) for p in pos.values()})
-        gaps += [b - a for a, b in zip(c, c[1:])]
-    return min(gaps, default=1.0)
+def _unit(pos: dict[str, Any], rows: dict[int, list[str]]) -> float:
+    """One grid step of the layout (networkx rescales its grid): the distance between two
+    rows, or between two neighbours in the only row."""
+    first = next(iter(rows.values()))
+    if len(rows) > 1:
+        return abs(float(pos[next(iter(rows[1]))][1] - pos[first[0]][1]))
+    return abs(float(pos[first[1]][0] - pos[first[0]][0])) if len(first) > 1 else 1.0
 
 
 def _q(text: str) -> str:

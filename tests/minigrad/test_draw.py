@@ -137,6 +137,22 @@ def test_lstm_dot_clusters_hold_their_records(lstm3) -> None:
     assert all(kind == "l" or int(a) < int(b) for kind, a, b in arrows)   # data-flow order
 
 
+def test_nested_scopes_nest_clusters_and_bands() -> None:
+    x = mg.Tensor(np.ones(3), requires_grad=True, name="x")
+    with mg.scope("enc"):
+        with mg.scope("layer1"):
+            z = mg.tanh(x)
+        J = (z * 2.0).sum()
+    g = mg.draw(J)
+    assert g.scopes == ["enc", "enc/layer1"]
+    assert len(parse_svg(g)["scope"]) == 2
+    dot = g.to_dot()
+    outer = dot[dot.index("  subgraph cluster_0 {"):dot.index("\n  }\n")]
+    assert '\n    subgraph cluster_1 {\n      label="layer1";' in outer   # inside enc's
+    assert re.findall(r"^      (r\d+) \[", outer, flags=re.M) == ["r0"]      # tanh in layer1
+    assert re.findall(r"^    (r\d+) \[", outer, flags=re.M) == ["r1", "r2"]  # mul, sum in enc
+
+
 def test_lstm_fifty_steps_collapses_to_one_box_per_step(tmp_path) -> None:
     J = lstm_loss(50)
     tape = tape_of(J)
