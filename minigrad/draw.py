@@ -350,12 +350,12 @@ def _leaf(key: str, leaf: Tensor, values: bool, readers: set[str | None]) -> Nod
 
 
 def _value_lines(t: Tensor, values: bool) -> str:
-    """With `values` on: `= value` and `∇ = grad` of a small tensor, the norms ‖x‖ and ‖∇‖
+    """With `values` on: `= value` and `∇ = grad` of a small tensor, the norms ‖·‖ and ‖∇‖
     (Frobenius) of a larger one."""
     if not values:
         return ""
     if t.data.size > SMALL:
-        out = f"\n‖x‖ = {np.linalg.norm(t.data):.3g}"
+        out = f"\n‖·‖ = {np.linalg.norm(t.data):.3g}"
         return out + (f"\n‖∇‖ = {np.linalg.norm(t.grad):.3g}" if t.grad is not None else "")
     out = f"\n= {_fmt(t.data)}"
     return out + (f"\n∇ = {_fmt(t.grad)}" if t.grad is not None else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -87,7 +88,7 @@ def test_broadcast_bias_add() -> None:
     J.backward()
     shown = {n.label.split("\n")[0]: n.label for n in mg.draw(J, values=True).nodes.values()}
     assert shown["b"] == "b\n(3, 1)\n= [0, 0, 0]\n∇ = [4, 4, 4]"     # ∂J/∂b_i = 4 columns
-    assert shown["W"] == f"W\n(3, 2)\n‖x‖ = {6 ** 0.5:.3g}\n‖∇‖ = {96 ** 0.5:.3g}"  # 6 entries of 4
+    assert shown["W"] == f"W\n(3, 2)\n‖·‖ = {6 ** 0.5:.3g}\n‖∇‖ = {96 ** 0.5:.3g}"  # 6 entries of 4
 
 
 def test_split_outputs_are_marked() -> None:
@@ -135,6 +136,16 @@ def test_lstm_dot_clusters_hold_their_records(lstm3) -> None:
     arrows = re.findall(r"^  ([lr])(\d+) -> r(\d+)", dot, flags=re.M)
     assert len(arrows) == expected_counts(J)[1]
     assert all(kind == "l" or int(a) < int(b) for kind, a, b in arrows)   # data-flow order
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
+def test_graphviz_reads_the_dot(lstm3) -> None:
+    J, g = lstm3
+    out = subprocess.run(["dot", "-Tsvg"], input=g.to_dot(), capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    classes = Counter(el.get("class") for el in ET.fromstring(out).iter(f"{SVG}g"))
+    n_nodes, n_edges = expected_counts(J)
+    assert (classes["node"], classes["edge"], classes["cluster"]) == (n_nodes, n_edges, 3)
 
 
 def test_nested_scopes_nest_clusters_and_bands() -> None:
