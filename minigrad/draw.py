@@ -159,9 +159,10 @@ class Graph:
         pos = nx.multipartite_layout(self.to_networkx(), subset_key=rows, align="horizontal")
         widest = max(len(r) for r in rows.values())
         unit = _unit(pos, rows)                    # data units between neighbouring slots
-        lines = max(n.label.count("\n") + 1 for n in self.nodes.values())
-        fig = Figure(figsize=(max(3.0, 1.6 * widest + 1.2),
-                              max(1.5, (0.14 * lines + 0.3) * len(rows))))
+        lines = [n.label.split("\n") for n in self.nodes.values()]
+        slot = max(1.6, 0.062 * max(len(s) for ls in lines for s in ls) + 0.3)   # inches
+        fig = Figure(figsize=(max(3.0, slot * widest + 1.2),
+                              max(1.5, (0.14 * max(map(len, lines)) + 0.3) * len(rows))))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
         xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
