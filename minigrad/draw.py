@@ -20,6 +20,7 @@ they are the `draw` extra (`pip install "minigrad[draw]"`).
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 from collections import Counter
@@ -81,13 +82,11 @@ class Graph:
                 f"{len(self.scopes)} scopes{how}>")
 
     def to_networkx(self) -> Any:
-        """A networkx `MultiDiGraph` (node attributes: label, kind, scope)."""
-        nx = _need("networkx")
-        g = nx.MultiDiGraph()
-        for k, n in self.nodes.items():
-            g.add_node(k, label=n.label, kind=n.kind, scope=n.scope)
-        for a, b, label in self.edges:
-            g.add_edge(a, b, label=label)
+        """A networkx `MultiDiGraph` (node attributes: label, kind, scope; edges: label)."""
+        g = _need("networkx").MultiDiGraph()
+        g.add_nodes_from((k, {"label": n.label, "kind": n.kind, "scope": n.scope})
+                         for k, n in self.nodes.items())
+        g.add_edges_from((a, b, {"label": label}) for a, b, label in self.edges)
         return g
 
     def to_dot(self) -> str:
@@ -327,7 +326,8 @@ def _collapsed(tape: list[Record], root: Tensor, values: bool, max_boxes: int) -
             title = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
             counts = Counter(r.name for r in recs).most_common(4)
             ops = ", ".join(f"{c} {op}" for op, c in counts)
-            label, kind = f"{title}: {len(recs)} ops ({ops})", "group"
+            n = len(recs)
+            label, kind = f"{title}: {n} op{'s' if n != 1 else ''} ({ops})", "group"
         label += f"\n← {reads}" if reads else ""
         if root.record in recs:
             label += _value_lines(root, values)
@@ -388,10 +388,8 @@ def _q(text: str) -> str:
 
 
 def _need(module: str) -> Any:
-    import importlib
-
+    """Import `module` (networkx, matplotlib) when a picture is asked for."""
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ImportError(f"draw: needs {module}; install it with "
-                          f"pip install 'minigrad[draw]'") from err
+        raise ImportError(f"draw: needs {module}; pip install 'minigrad[draw]'") from err
