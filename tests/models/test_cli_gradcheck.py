@@ -15,6 +15,7 @@ import pytest
 import minigrad as mg
 from models import rnn as rnn_module
 from models.commands import gradcheck as cmd
+from models.gradcheck_problem import build_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"RNN": ["W_a", "b_a", "W_y", "b_y", "x", "a0"],
@@ -39,13 +40,12 @@ def _rows(out: str, kind: str) -> list[list[str]]:
 def test_literal_default_run_passes_quickly(capsys: pytest.CaptureFixture[str]) -> None:
     from minigrad.cli import main
 
-    start, cpu = time.perf_counter(), time.process_time()
+    cpu = time.process_time()
     status = main(["gradcheck"])
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    cpu = time.process_time() - cpu
     out, err = capsys.readouterr()
     assert status == 0, out
     assert cpu < 30          # the budget (CPU time: robust to other jobs sharing the cores)
-    assert elapsed < 120
     assert "all checks passed" in out
     for kind, names in PARAMS.items():
         rows = _rows(out, kind)
@@ -75,7 +75,7 @@ def test_small_dims_every_entry(mode: str, capsys: pytest.CaptureFixture[str]) -
 
 def test_complex_step_on_models_at_the_notes_loss() -> None:
     for kind in ("rnn", "gru", "lstm"):
-        _, inputs, f = cmd.build_problem(kind, "small", steps=4, seed=3)
+        _, inputs, f = build_problem(kind, "small", steps=4, seed=3)
         report = mg.gradcheck(f, inputs, mode="complex")
         assert report.ok and report.max_rel_error <= 1e-13, str(report)
 
@@ -122,11 +122,20 @@ def test_plain_progress_without_tqdm(monkeypatch: pytest.MonkeyPatch,
     assert "gradcheck LSTM: 100%" in err and "gradcheck LSTM: 50%" in err
 
 
-def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cmd.run(_parse(["--steps", "0"])) == 2
-    assert "--steps" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        _parse(["--mode", "central"])
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "0"], "--steps: must be a positive integer; got 0"),
+    (["--batch", "-2"], "--batch: must be a positive integer; got -2"),
+    (["--samples", "0"], "--samples: must be a positive integer; got 0"),
+    (["--seed", "-1"], "--seed: must be an integer >= 0; got -1"),
+    (["--mode", "central"], "--mode: invalid choice: 'central'"),
+])
+def test_bad_arguments_exit_2(argv: list[str], message: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _parse(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument " + message in err and "FAILED" not in err
 
 
 def test_python_dash_m_entry_point() -> None:

@@ -1,4 +1,4 @@
-"""Training steps, checkpoints and exact resume (models/commands/train.py, models/checkpoint.py)."""
+"""Training steps, checkpoints and exact resume (models/training.py, models/checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from models.checkpoint import _decode, _encode, load_checkpoint, save_checkpoint
-from models.commands.train import (
-    adding_loss,
-    charlm_loss,
-    make_model,
-    make_optimizer,
-    register,
-    train_step,
-)
+from models.commands import sample as sample_cmd
+from models.commands import train as train_cmd
 from models.data import CharVocab, adding_problem, char_batch
+from models.training import adding_loss, charlm_loss, make_model, make_optimizer, train_step
 
 CELLS = ["rnn", "gru", "lstm"]
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 8
@@ -69,7 +64,7 @@ def test_clipping_is_applied() -> None:
 
 
 def test_make_model_and_optimizer_reject_unknown_names() -> None:
-    with pytest.raises(ValueError, match="cell"):
+    with pytest.raises(ValueError, match="unknown model class 'transformer'"):
         make_model("transformer", 2, 4, 1, seed=0)
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer(make_model("rnn", 2, 4, 1, seed=0), "lbfgs", 0.1)
@@ -137,13 +132,12 @@ def test_bad_checkpoints_raise_value_error(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
     np.save(tmp_path / "single.npy", np.zeros(3))
     np.savez(tmp_path / "noheader.npz", a=np.zeros(2))
-    model.save(tmp_path / "model_only.npz")  # a model file is not a checkpoint
     flipped = bytearray(raw)
     at = raw.find(model.parameters()["W_c"].data.tobytes())
     assert at > 0
     flipped[at + 3] ^= 0xFF  # corrupt one byte of a stored parameter: CRC mismatch
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    names = [*cases, "single.npy", "noheader.npz", "model_only.npz", "flipped.npz"]
+    names = [*cases, "single.npy", "noheader.npz", "flipped.npz"]
     for name in names:
         with pytest.raises(ValueError, match="checkpoint|parameter|header"):
             load_checkpoint(tmp_path / name)
@@ -157,7 +151,7 @@ def test_mismatched_checkpoint_raises_value_error(tmp_path: Path) -> None:
     save_checkpoint(path, model, step=1)
     with np.load(path) as f:
         arrays = dict(f)
-    arrays["param/W_c"] = np.zeros((3, 4))  # wrong shape for n_a=3, n_x=2
+    arrays["param.W_c"] = np.zeros((3, 4))  # wrong shape for n_a=3, n_x=2
     np.savez(tmp_path / "shape.npz", **arrays)
     with pytest.raises(ValueError, match="W_c"):
         load_checkpoint(tmp_path / "shape.npz")
@@ -186,7 +180,9 @@ def test_failed_save_keeps_old_file(tmp_path: Path) -> None:
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    train_cmd.register(sub)
+    sample_cmd.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
