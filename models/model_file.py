@@ -122,7 +122,10 @@ def build_model(mf: ModelFile, path: str | os.PathLike[str],
     from .recurrent import model_class
 
     where = os.fspath(path)
-    cls = model_class(mf.kind)  # ValueError naming the known kinds
+    try:
+        cls = model_class(mf.kind)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     if expect is not None and not issubclass(cls, expect):
         raise ValueError(f"{where} holds a {mf.kind}, not a {expect.kind}; "
                          f"use {mf.kind}.load or models.load")

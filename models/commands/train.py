@@ -67,7 +67,7 @@ ADDING_DEFAULTS = {"cell": "lstm", "T": 50, "hidden": 32, "batch": 32, "steps": 
                    "lr": {"adam": 1e-2, "sgd": 0.1}, "clip": 1.0, "optim": "adam", "seed": None,
                    "fused": False}
 CHARLM_DEFAULTS = {"cell": "lstm", "hidden": 128, "seq": 50, "batch": 32, "steps": 3000,
-                   "lr": {"adam": 3e-3, "sgd": 2.0}, "clip": 5.0, "optim": "adam", "seed": None,
+                   "lr": {"adam": 3e-3, "sgd": 0.5}, "clip": 5.0, "optim": "adam", "seed": None,
                    "corpus": None, "fused": False}
 
 

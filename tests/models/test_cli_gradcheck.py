@@ -145,3 +145,44 @@ def test_python_dash_m_entry_point() -> None:
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LSTM" in proc.stdout and "all checks passed" in proc.stdout
+
+
+def _interrupt(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_a_clean_exit_130(monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cmd, "run_checks", _interrupt)
+    assert cmd.run(_parse(["--dims", "small", "--no-progress"])) == 130
+    err = capsys.readouterr().err
+    assert "minigrad gradcheck: interrupted (Ctrl-C)" in err and "Traceback" not in err
+
+
+def test_full_mode_at_the_notes_dims_warns_with_an_estimate(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cmd, "run_checks", _interrupt)
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "full", "--no-progress"])) == 130
+    err = capsys.readouterr().err
+    assert "warning: RNN needs 311,101 evaluations of J at " in err and " min." in err
+    assert err.index("warning") < err.index("interrupted")
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "full", "--dims", "small",
+                           "--no-progress"])) == 130
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_samples_outside_sampled_mode_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "directional", "--dims", "small",
+                           "--samples", "5", "--no-progress"])) == 0
+    assert ("--samples applies to the sampled mode only; ignored with --mode directional"
+            in capsys.readouterr().err)
+    assert cmd.run(_parse(["--model", "rnn", "--dims", "small", "--samples", "5",
+                           "--no-progress"])) == 0
+    assert "--samples" not in capsys.readouterr().err
+
+
+def test_huge_batch_or_steps_is_refused_up_front(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--batch", "100000000"], ["--steps", "100000000"]):
+        assert cmd.run(_parse([*argv, "--no-progress"])) == 2
+        err = capsys.readouterr().err
+        assert "GiB of memory available" in err and "(--batch, --steps)" in err

@@ -328,3 +328,14 @@ def test_model_file_resumes_and_samples(tmp_path: Path, corpus: Path, capsys) ->
     model.save(path)                                   # a character model: not for adding
     assert run(["train", "adding", "--resume", "--checkpoint", str(path), "--steps", "3"]) == 2
     assert "adding problem needs n_x=2, n_y=1" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_sample_is_a_clean_exit_130(charlm_ckpt: Path, monkeypatch, capsys) -> None:
+    def interrupt(*args: Any, **kwargs: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sample_cmd, "generate", interrupt)
+    assert run(["sample", "--checkpoint", str(charlm_ckpt)]) == 130
+    captured = capsys.readouterr()
+    assert "minigrad sample: interrupted (Ctrl-C)" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
