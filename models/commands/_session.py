@@ -117,20 +117,24 @@ def load_for_resume(args: argparse.Namespace, task: str) -> Checkpoint | None:
     return ckpt
 
 
-def restore(ckpt: Checkpoint | None, opt: Any, s: dict[str, Any]) -> int:
+def restore(ckpt: Checkpoint | None, opt: Any, s: dict[str, Any], path: str) -> int:
     """Load the optimizer state (then apply the current learning rate); the step to start at."""
     if ckpt is None or not ckpt.has_training_state:
         return 0
     if ckpt.optimizer_state is None:
-        raise ValueError("the checkpoint holds no optimizer state; cannot resume exactly")
+        raise ValueError(f"{path} holds no optimizer state; cannot resume exactly")
     if s["steps"] < ckpt.step:
         raise ValueError(f"--steps {s['steps']} is below the checkpoint's step {ckpt.step}; "
                          f"--steps is the total number of steps of the run")
+    state = ckpt.optimizer_state
+    step = state.get("step") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
+        raise ValueError(f"{path}: the optimizer step must be an integer >= 0; got {step!r}")
     try:
-        opt.load_state_dict(ckpt.optimizer_state)
+        opt.load_state_dict(state)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ValueError(f"the checkpoint's optimizer state does not fit {s['optim']}: "
-                         f"{exc}") from None
+        raise ValueError(f"{path}: the optimizer state does not fit {s['optim']}: {exc}") \
+            from None
     if hasattr(opt, "lr"):
         opt.lr = s["lr"]
     return ckpt.step

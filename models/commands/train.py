@@ -93,7 +93,7 @@ def run_adding(args: argparse.Namespace) -> int:
                      f"training with --hidden {s['hidden']} --batch {s['batch']} --T {s['T']}")
         model = _model(ckpt, s, 2, 1, "the adding problem")
         opt = make_optimizer(model, s["optim"], s["lr"])
-        start = session.restore(ckpt, opt, s)
+        start = session.restore(ckpt, opt, s, args.checkpoint)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"minigrad train adding: error: {exc}", file=sys.stderr)
         return 2
@@ -136,7 +136,7 @@ def run_charlm(args: argparse.Namespace) -> int:
                      f"--seq {s['seq']}")
         model = _model(ckpt, s, vocab.size, vocab.size, f"a vocabulary of {vocab.size}")
         opt = make_optimizer(model, s["optim"], s["lr"])
-        start = session.restore(ckpt, opt, s)
+        start = session.restore(ckpt, opt, s, args.checkpoint)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"minigrad train charlm: error: {exc}", file=sys.stderr)
         return 2

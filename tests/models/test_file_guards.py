@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -111,7 +112,8 @@ def test_loading_a_fifo_is_refused_without_waiting(tmp_path: Path, capsys) -> No
     assert "FIFO" in capsys.readouterr().err
 
 
-def _peak_bytes(fn) -> int:
+def _peak_bytes(fn) -> tuple[int, str]:
+    """(peak bytes traced while ``fn()`` raises ValueError, the message)."""
     tracemalloc.start()
     try:
         with pytest.raises(ValueError) as info:
@@ -163,6 +165,7 @@ def _meta(entries: dict[str, np.ndarray], **change: object) -> dict[str, np.ndar
     ("infinity", "Infinity is not valid JSON"),
     ("negative_step", "step must be an integer >= 0; got -4"),
     ("negative_seed", "seed = -1 must be an integer >= 0"),
+    ("negative_optimizer_step", "the optimizer step must be an integer >= 0; got -1"),
     ("unknown_kind", "unknown model class 'Transformer'"),
     ("abstract_kind", "unknown model class 'RecurrentModel'"),
     ("shape", r"W_a must be \(3, 5\)"),
@@ -179,6 +182,10 @@ def test_malformed_files_are_one_clear_line(case: str, pattern: str, tmp_path: P
         entries = _meta(entries, step=-4)
     elif case == "negative_seed":
         entries = _meta(entries, meta={"task": "adding", "settings": {"seed": -1}})
+    elif case == "negative_optimizer_step":
+        header = json.loads(str(entries["meta.checkpoint"]))
+        header["optimizer"] = {"__items__": [["type", "Adam"], ["step", -1]]}
+        entries["meta.checkpoint"] = np.array(json.dumps(header))
     elif case == "unknown_kind":
         entries["class"] = np.array("Transformer")
     elif case == "abstract_kind":
@@ -189,15 +196,14 @@ def test_malformed_files_are_one_clear_line(case: str, pattern: str, tmp_path: P
         entries["param.W_a"] = np.array([None, 1], dtype=object)
     path = write(tmp_path / "bad.npz", entries)
     argv = (["train", "adding", "--resume", "--checkpoint", str(path), "--steps", "5"]
-            if case == "negative_seed" else ["sample", "--checkpoint", str(path)])
+            if case.startswith("negative_") and case != "negative_step"
+            else ["sample", "--checkpoint", str(path)])
     assert run(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert "error:" in err and str(path) in err
-    import re
-
     assert re.search(pattern, err), err
-    if case != "negative_seed":
+    if case not in ("negative_seed", "negative_optimizer_step"):
         with pytest.raises(ValueError, match=pattern):
             load_checkpoint(path)
 
