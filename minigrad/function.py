@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .guards import graph_snapshots, guard_saved
+from .guards import guard_saved
 from .modes import STATE, check_finite, note_source
 from .tape import Record, _counter
 from .tensor import Tensor, as_tensor
@@ -111,7 +111,8 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
     ctx.seq = next(_counter)
     results, shapes = [], []
     for k, o in enumerate(outs):
-        o = np.asarray(o)
+        if type(o) is not np.ndarray:
+            o = np.asarray(o)
         for a in arrays:
             if o is a:
                 o = o.view()
@@ -119,8 +120,5 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
         results.append(Tensor._make(o, True, ctx, k))
         shapes.append(o.shape)
     ctx.out_shapes = tuple(shapes)
-    if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
-        guard_saved(ctx, tensors)
-    else:
-        ctx.shared = graph_snapshots(tensors)
+    guard_saved(ctx, tensors)  # (after the outputs became read-only: saving them needs no guard)
     return results

@@ -55,20 +55,22 @@ def graph_snapshots(inputs: Sequence[Tensor]) -> dict[int, Snapshot] | None:
 def guard_saved(record: Record, inputs: Sequence[Tensor]) -> None:
     """Snapshot the writable arrays `record` saved, sharing snapshots within its graph."""
     shared = graph_snapshots(inputs)
-    guards = []
-    for a in record.saved:
-        root = writable_root(a)  # (None for an op's own result: it is read-only)
-        if root is None:
-            continue
-        if shared is None:
-            shared = {}
-        snap = shared.get(id(root))
-        if snap is None or snap.array is not root:
-            name = next((t.name for t in inputs if t.name and writable_root(t.data) is root),
-                        None)
-            snap = shared[id(root)] = Snapshot(root, name)
-        guards.append(snap)
-    record.guards = tuple(guards)
+    if record.saved:
+        guards = []
+        for a in record.saved:
+            root = writable_root(a)  # (None for an op's own result: it is read-only)
+            if root is None:
+                continue
+            if shared is None:
+                shared = {}
+            snap = shared.get(id(root))
+            if snap is None or snap.array is not root:
+                name = next((t.name for t in inputs if t.name and writable_root(t.data) is root),
+                            None)
+                snap = shared[id(root)] = Snapshot(root, name)
+            guards.append(snap)
+        if guards:
+            record.guards = tuple(guards)
     record.shared = shared
 
 

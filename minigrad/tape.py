@@ -105,13 +105,13 @@ def tape_of(t: Tensor) -> list[Record]:
     """Every record `t` depends on, in recording order: the rows `show_tape` prints."""
     if t.record is None:
         return []
-    seen, stack = {id(t.record): t.record}, [t.record]
+    seen, stack = {t.record}, [t.record]
     while stack:
         for source in stack.pop().inputs:
-            if type(source) is tuple and id(source[0]) not in seen:
-                seen[id(source[0])] = source[0]
+            if type(source) is tuple and source[0] not in seen:
+                seen.add(source[0])
                 stack.append(source[0])
-    return sorted(seen.values(), key=_by_seq)
+    return sorted(seen, key=_by_seq)
 
 
 _by_seq = operator.attrgetter("seq")
@@ -167,10 +167,10 @@ def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | 
         record, k = source
         if g.shape != record.out_shapes[k]:
             g = unbroadcast(g, record.out_shapes[k], sender)
-        if record.grads is None:
-            record.grads = [None] * len(record.out_shapes)
-        have = record.grads[k]
-        record.grads[k] = g if have is None else have + g
+        grads = record.grads
+        if grads is None:
+            grads = record.grads = [None] * len(record.out_shapes)
+        grads[k] = g if grads[k] is None else grads[k] + g
     else:
         if g.shape != source.shape:
             g = unbroadcast(g, source.shape, sender)
