@@ -106,7 +106,11 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
     """
     sources = []
     for t in tensors:
-        sources.append(t if t.record is None else (t.record, t.output_index))
+        if t.record is None:
+            sources.append(t)
+        else:
+            sources.append((t.record, t.output_index))
+            ctx.shared = t.record.shared  # the graph's snapshots travel along its records
     ctx.inputs = tuple(sources)
     ctx.seq = next(_counter)
     results, shapes = [], []
@@ -120,5 +124,6 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
         results.append(Tensor._make(o, True, ctx, k))
         shapes.append(o.shape)
     ctx.out_shapes = tuple(shapes)
-    guard_saved(ctx, tensors)  # (after the outputs became read-only: saving them needs no guard)
+    if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
+        guard_saved(ctx, tensors)
     return results

@@ -44,34 +44,26 @@ def writable_root(a: np.ndarray) -> np.ndarray | None:
     return a if base is not None or a.flags.writeable else None
 
 
-def graph_snapshots(inputs: Sequence[Tensor]) -> dict[int, Snapshot] | None:
-    """The snapshots shared by the graph these inputs belong to (None if it has none yet)."""
-    for t in inputs:
-        if t.record is not None:
-            return t.record.shared
-    return None
-
-
 def guard_saved(record: Record, inputs: Sequence[Tensor]) -> None:
-    """Snapshot the writable arrays `record` saved, sharing snapshots within its graph."""
-    shared = graph_snapshots(inputs)
-    if record.saved:
-        guards = []
-        for a in record.saved:
-            root = writable_root(a)  # (None for an op's own result: it is read-only)
-            if root is None:
-                continue
-            if shared is None:
-                shared = {}
-            snap = shared.get(id(root))
-            if snap is None or snap.array is not root:
-                name = next((t.name for t in inputs if t.name and writable_root(t.data) is root),
-                            None)
-                snap = shared[id(root)] = Snapshot(root, name)
-            guards.append(snap)
-        if guards:
-            record.guards = tuple(guards)
-    record.shared = shared
+    """Snapshot the writable arrays `record` saved, sharing snapshots within its graph
+    (`record.shared`, which `record` got from its inputs' records)."""
+    guards = []
+    for a in record.saved:
+        if a.base is None and not a.flags.writeable:
+            continue  # an op's result: read-only, and nothing else owns its memory
+        root = writable_root(a)
+        if root is None:
+            continue
+        if record.shared is None:
+            record.shared = {}
+        snap = record.shared.get(id(root))
+        if snap is None or snap.array is not root:
+            name = next((t.name for t in inputs if t.name and writable_root(t.data) is root),
+                        None)
+            snap = record.shared[id(root)] = Snapshot(root, name)
+        guards.append(snap)
+    if guards:
+        record.guards = tuple(guards)
 
 
 def new_pass() -> int:

@@ -79,7 +79,7 @@ class Record:
         """Free what was kept for backward (a record that saved nothing can run again)."""
         if self.saved:
             self.released = True
-        self.saved = self.guards = ()
+            self.saved = self.guards = ()
         self.shared = None
 
     def __repr__(self) -> str:

@@ -252,7 +252,7 @@ class Tensor:
         return ops.power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        if getattr(type(other), "__array_ufunc__", 0) is None and not isinstance(other, Tensor):
+        if not isinstance(other, Tensor) and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented  # NumPy's convention: `other` handles the product itself
         return ops.MatMul.apply(self, other)
 
