@@ -59,7 +59,8 @@ class Function:
             tensors.append(t)
             arrays.append(t.data)
             wants_grad = wants_grad or t.requires_grad
-        ctx = Record(cls)
+        ctx = Record()  # (no __init__: a bare object and one attribute are cheapest)
+        ctx.fn = cls
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:

@@ -47,8 +47,7 @@ class Record:
     seq = -1
     grads: list[Any] | None = None  # gradients of the outputs, filled in during backward
 
-    def __init__(self, fn: type) -> None:
-        self.fn = fn
+    fn: type  # the op's Function class, set by `Function.apply`
 
     @property
     def name(self) -> str:
@@ -172,8 +171,8 @@ def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | 
             grads = record.grads = [None] * len(record.out_shapes)
         grads[k] = g if grads[k] is None else grads[k] + g
     else:
-        if g.shape != source.shape:
-            g = unbroadcast(g, source.shape, sender)
+        if g.shape != source.data.shape:
+            g = unbroadcast(g, source.data.shape, sender)
         entry = at_leaves.get(id(source))
         if entry is None:             # first use: g may be an op's own array, so not ours
             at_leaves[id(source)] = [source, g, False]
