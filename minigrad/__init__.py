@@ -11,6 +11,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 """
 
 from . import optim
+from .audit import AuditReport, audit
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad, scope
@@ -44,10 +45,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "AuditReport",
     "Function",
     "GradcheckReport",
     "Tensor",
     "assert_gradcheck",
+    "audit",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "concat",
