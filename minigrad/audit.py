@@ -29,8 +29,8 @@ when the difference is below the noise floor atol (it only matters when both sid
 up to rounding): complex step rtol 1e-10, atol = 16·u·(Σ|u ⊙ Jv| + Σ|Jᵀu ⊙ v|); differences
 rtol 1e-6, atol = 16·u·Σ|u ⊙ forward(x)| / h, with u = 1.1e-16 the unit roundoff. Measured on
 correct tapes (every built-in op in float64 and float32; the three models, composed and fused,
-at the notes' sizes and small ones, seeds 0-2): complex step ≤ 4e-13, and differences (forced
-on every record) ≤ 1.2e-8, nearly all at the first step: margins ≥ 250 and ≥ 80. A gradient
+at the notes' sizes and small ones, seeds 0-2): complex step ≤ 7e-14, and differences (forced
+on every record) ≤ 1.2e-8, nearly all at the first step: margins ≥ 1000 and ≥ 80. A gradient
 off by 1e-4 relative gives error 5e-5; a transposed gradient or a mean for a sum, ≥ 1e-2.
 
 Why several estimates, and why a pass by any of them is sound: each one estimates the same
