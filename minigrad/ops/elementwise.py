@@ -115,7 +115,11 @@ class PowConst(Function):
 
 
 class Pow(Function):
-    """z = a^b for tensors;  ∂z/∂a = b a^(b−1), ∂z/∂b = z log a (needs a > 0)."""
+    """z = a^b for tensors;  ∂z/∂a = b a^(b−1), ∂z/∂b = z log a.
+
+    At a = 0 (as in PyTorch and HIPS autograd): ∂z/∂a = 0 where b = 0 (a⁰ = 1 for every a) and
+    ∂z/∂b = 0 where b ≥ 0 (z log a → 0), computed without 0·∞ and without warnings.
+    """
 
     @staticmethod
     def forward(ctx: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -127,8 +131,18 @@ class Pow(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b, z = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        ga = g * b * a ** (b - 1) if need_a else None
-        gb = g * z * np.log(a) if need_b else None
+        zero = a == 0
+        at_zero = bool(zero.any())
+        ga = gb = None
+        if need_a:  # exponent 1 instead of −1 where b = 0: b·a¹ = 0, no 0·0⁻¹
+            ga = g * b * a ** (np.where(b == 0, 1, b - 1) if at_zero else b - 1)
+        if need_b:
+            if at_zero:  # log a is left 0 where a = 0 and b ≥ 0 (z ∈ {0, 1} there)
+                keep = ~(zero & (np.real(b) >= 0))
+                log_a = np.log(a, out=np.zeros(keep.shape, np.result_type(a, 1.0)), where=keep)
+            else:
+                log_a = np.log(a)
+            gb = g * z * log_a
         return ga, gb
 
 
