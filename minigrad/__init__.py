@@ -12,6 +12,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 
 from . import optim
 from .audit import AuditReport, audit
+from .draw import draw
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad, scope
@@ -57,6 +58,7 @@ __all__ = [
     "contiguous",
     "cross_entropy",
     "detect_anomaly",
+    "draw",
     "exp",
     "grad",
     "gradcheck",

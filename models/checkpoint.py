@@ -1,17 +1,17 @@
-"""Training checkpoints: one ``.npz`` file with everything needed to resume a run exactly.
+"""Training checkpoints: a model file (:mod:`models.model_file`) plus what resuming needs.
 
-A checkpoint holds
+A checkpoint holds the model file's ``format``, ``class``, ``config.*`` and ``param.*`` entries
+(so ``models.load`` reads it), and two more groups that the model ignores:
 
-* the model: its ``config()`` (JSON) and every parameter (``param/<name>`` arrays);
-* the optimizer's ``state_dict()`` (any nesting of dicts, lists, tuples, scalars and arrays:
-  the structure is stored as JSON, the arrays as ``opt/<k>`` entries);
-* the step count, the vocabulary of a character model, and free-form metadata (the training
-  settings, the seed: batches are keyed by ``(seed, step)``, so those two are the whole RNG state).
+* ``optim.<k>`` — the arrays of the optimizer's ``state_dict()`` (Adam's moments, ...);
+* ``meta.checkpoint`` — one JSON string: the step count, the structure of the optimizer state
+  (any nesting of dicts, lists, tuples and scalars, with references to the ``optim`` arrays),
+  the vocabulary of a character model and free-form metadata (the training settings and the
+  seed: batches are keyed by ``(seed, step)``, so those two are the whole RNG state).
 
-Files are written atomically by :func:`models._io.atomic_savez` (a temporary file in the same
-directory, then ``os.replace``), so an interrupted save never leaves a half-written checkpoint
-behind, and read by :func:`models._io.load_npz` (``allow_pickle=False``). Any unreadable,
-corrupt or inconsistent file raises ``ValueError`` with the path and the reason.
+A plain model file (``model.save``) reads as a checkpoint at step 0 without optimizer state,
+vocabulary or metadata. Reading is bounded (see :func:`models._io.load_npz`) and every
+malformed entry raises ``ValueError`` naming the path and the entry.
 """
 
 from __future__ import annotations
@@ -24,25 +24,28 @@ from typing import Any
 
 import numpy as np
 
-from models._io import atomic_savez, load_npz
-from models.data import CharVocab
+from .data import CharVocab
+from .model_file import build_model, read_model_file, write_model_file
 
-__all__ = ["FORMAT", "VERSION", "Checkpoint", "load_checkpoint", "model_from_config",
-           "save_checkpoint"]
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
-FORMAT = "minigrad-checkpoint"
 VERSION = 1
+META_KEY = "meta.checkpoint"
+MAX_META_CHARS = 1 << 24  # the JSON entry: settings, vocabulary, optimizer skeleton
 
 
 @dataclass
 class Checkpoint:
-    """The contents of a checkpoint file, with the model rebuilt."""
+    """The contents of a checkpoint file, with the model rebuilt.
+
+    ``has_training_state`` is False for a plain model file (step 0, nothing else stored)."""
 
     model: Any
     step: int
     optimizer_state: Any = None
     vocab: CharVocab | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    has_training_state: bool = True
 
 
 # --------------------------------------------------------------------------- nested state <-> JSON
@@ -74,13 +77,16 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], prefix: str) -> Any:
 
 
 def _decode(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
-    """Inverse of :func:`_encode`."""
+    """Inverse of :func:`_encode`; ValueError for a reference to a missing array."""
     if isinstance(obj, list):
         return [_decode(v, arrays) for v in obj]
     if isinstance(obj, dict):
         if "__float__" in obj:
             return float(obj["__float__"])
         if "__array__" in obj:
+            if obj["__array__"] not in arrays:
+                raise ValueError(f"the optimizer state refers to a missing entry "
+                                 f"{obj['__array__']!r}")
             arr = arrays[obj["__array__"]]
             return arr[()] if obj.get("scalar") else arr
         if "__tuple__" in obj:
@@ -91,22 +97,51 @@ def _decode(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
     return obj
 
 
-# --------------------------------------------------------------------------- models
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
-def model_from_config(kind: str, config: Mapping[str, Any]) -> Any:
-    """A freshly initialised model: class ``kind`` ("RNN", "GRU", "LSTM") built with ``config``."""
-    import models
+def _parse_meta(where: str, entry: np.ndarray) -> dict[str, Any]:
+    """The JSON of ``meta.checkpoint``: bounded, strict (no NaN/Infinity), an object."""
+    if entry.shape != () or entry.dtype.kind != "U":
+        raise ValueError(f"{where}: {META_KEY} must be one string; got shape {entry.shape}, "
+                         f"dtype {entry.dtype}")
+    text = str(entry)
+    if len(text) > MAX_META_CHARS:
+        raise ValueError(f"{where}: {META_KEY} has {len(text):,} characters (at most "
+                         f"{MAX_META_CHARS:,})")
+    try:
+        header = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"{where}: {META_KEY} is nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: {META_KEY} is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{where}: {META_KEY} must be a JSON object")
+    if header.get("version") != VERSION:
+        raise ValueError(f"{where} has checkpoint version {header.get('version')!r}; this "
+                         f"minigrad reads version {VERSION}")
+    return header
 
-    cls = getattr(models, str(kind), None)
-    if not (isinstance(cls, type) and issubclass(cls, models.RecurrentModel)):
-        raise ValueError(f"unknown model class {kind!r}; expected RNN, GRU or LSTM")
-    return cls(**config)
 
-
-def _parameters(model: Any) -> dict[str, Any]:
-    params = model.parameters()
-    return dict(params.items() if isinstance(params, Mapping) else params)
+def _fields(where: str, header: dict[str, Any], arrays: Mapping[str, np.ndarray]
+            ) -> tuple[int, Any, CharVocab | None, dict[str, Any]]:
+    """(step, optimizer state, vocabulary, meta) of a parsed header, each checked."""
+    step = header.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{where}: the step must be an integer >= 0; got {step!r}")
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: the metadata must be a JSON object; got {type(meta).__name__}")
+    chars = header.get("vocab")
+    try:
+        vocab = None if chars is None else CharVocab(tuple(chars))
+        opt_state = _decode(header["optimizer"], arrays) if header.get("optimizer") else None
+    except RecursionError:
+        raise ValueError(f"{where}: the optimizer state is nested too deeply") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: incomplete or inconsistent checkpoint ({exc})") from None
+    return step, opt_state, vocab, meta
 
 
 # --------------------------------------------------------------------------- save / load
@@ -121,82 +156,36 @@ def save_checkpoint(
     vocab: CharVocab | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write ``model`` (config + parameters), ``optimizer.state_dict()``, ``step``, ``vocab`` and
-    the JSON-able ``meta`` to ``path`` atomically (the exact path: no suffix is added)."""
+    """Write ``model``, ``optimizer.state_dict()``, ``step``, ``vocab`` and the JSON-able
+    ``meta`` to ``path`` atomically (the exact path: no suffix is added)."""
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"save_checkpoint: step must be an integer >= 0; got {step!r}")
     arrays: dict[str, np.ndarray] = {}
-    for name, p in _parameters(model).items():
-        arrays[f"param/{name}"] = np.asarray(getattr(p, "data", p))
-    opt_state = None if optimizer is None else _encode(optimizer.state_dict(), arrays, "opt/")
-    header = {
-        "format": FORMAT,
-        "version": VERSION,
-        "step": int(step),
-        "kind": type(model).kind,
-        "config": model.config(),
-        "param_names": [k[len("param/"):] for k in arrays if k.startswith("param/")],
-        "optimizer": opt_state,
-        "has_optimizer": optimizer is not None,
-        "vocab": None if vocab is None else list(vocab.chars),
-        "meta": dict(meta or {}),
-    }
-    arrays["header"] = np.array(json.dumps(header, allow_nan=False, ensure_ascii=False))
-    atomic_savez(path, arrays, "the checkpoint")
-
-
-def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Header and arrays of a checkpoint file; every failure becomes a ``ValueError``."""
-    arrays = load_npz(path, "minigrad checkpoint")
-    if "header" not in arrays:
-        raise ValueError(f"{path!r} is not a minigrad checkpoint (no header entry)")
-    try:
-        header = json.loads(str(arrays.pop("header")[()]))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r}: the checkpoint header is not valid JSON ({exc})") from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a minigrad checkpoint (format tag missing)")
-    if header.get("version") != VERSION:
-        raise ValueError(
-            f"{path!r} has checkpoint version {header.get('version')!r}; this minigrad reads "
-            f"version {VERSION}"
-        )
-    return header, arrays
+    opt_state = None if optimizer is None else _encode(optimizer.state_dict(), arrays, "optim.")
+    header = {"version": VERSION, "step": step, "optimizer": opt_state,
+              "vocab": None if vocab is None else list(vocab.chars), "meta": dict(meta or {})}
+    arrays[META_KEY] = np.array(json.dumps(header, allow_nan=False, ensure_ascii=False))
+    write_model_file(path, model, arrays, "the checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` and rebuild its model.
+    """Read a checkpoint written by :func:`save_checkpoint` (or a plain model file) and rebuild
+    its model.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything unreadable,
-    corrupt or inconsistent (parameter names or shapes that do not fit the stored config, a
-    vocabulary that does not fit the model's input size).
+    corrupt or inconsistent (parameters that do not fit the stored config, a vocabulary that
+    does not fit the model's input size, a negative step, ...).
     """
-    path = os.fspath(path)
-    header, arrays = _read(path)
-    try:
-        step = int(header["step"])
-        config = header["config"]
-        names = list(header["param_names"])
-        meta = dict(header.get("meta") or {})
-        vocab = None if header.get("vocab") is None else CharVocab(tuple(header["vocab"]))
-        opt_state = (
-            _decode(header["optimizer"], arrays) if header.get("has_optimizer") else None
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r}: incomplete or inconsistent checkpoint ({exc!r})") from exc
-    try:
-        model = model_from_config(header.get("kind"), config)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r}: cannot rebuild the model from its config {config!r}: {exc}") \
-            from exc
-    params = _parameters(model)
-    if list(params) != names:
-        raise ValueError(
-            f"{path!r}: stored parameters {names} do not match the model's {list(params)}"
-        )
-    try:
-        model.load_state_dict({name: arrays[f"param/{name}"] for name in names})
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{path!r}: parameters do not fit {model!r}: {exc}") from exc
-    n_x = config.get("n_x") if isinstance(config, Mapping) else None
-    if vocab is not None and n_x is not None and vocab.size != n_x:
-        raise ValueError(f"{path!r}: vocabulary of {vocab.size} characters but model n_x = {n_x}")
+    where = os.fspath(path)
+    mf = read_model_file(where, "minigrad checkpoint or model file")
+    model = build_model(mf, where)
+    if META_KEY not in mf.extra:
+        if mf.extra:
+            raise ValueError(f"{where}: entries {sorted(mf.extra)} without {META_KEY}")
+        return Checkpoint(model=model, step=0, has_training_state=False)
+    header = _parse_meta(where, mf.extra[META_KEY])
+    step, opt_state, vocab, meta = _fields(where, header, mf.extra)
+    if vocab is not None and vocab.size != model.n_x:
+        raise ValueError(f"{where}: vocabulary of {vocab.size} characters but model "
+                         f"n_x = {model.n_x}")
     return Checkpoint(model=model, step=step, optimizer_state=opt_state, vocab=vocab, meta=meta)

@@ -26,9 +26,8 @@ import numpy as np
 import minigrad as mg
 from minigrad import Tensor
 
-from ._io import atomic_savez
 from .inputs import Sequence, check_sequence, check_state, positive_int
-from .model_file import FORMAT, build_model, read_model_file
+from .model_file import read_model, write_model_file
 
 OUTPUTS = ("sigmoid", "softmax", "linear")
 _DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -271,35 +270,41 @@ class RecurrentModel:
 
     # ---- save / load ------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write hyper-parameters and parameters to ``path`` (an ``.npz`` archive, exact path)."""
-        arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "class": np.array(self.kind)}
-        for key, value in self.config().items():
-            if value is not None:
-                arrays[f"config.{key}"] = np.array(value)
-        for name, p in self._params.items():
-            arrays[f"param.{name}"] = p.data
-        atomic_savez(path, arrays, "the model file")
+        """Write hyper-parameters and parameters to ``path`` (the ``.npz`` model file of
+        ``models.model_file``, at exactly that path)."""
+        write_model_file(path, self)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RecurrentModel:
-        """Rebuild a model saved by ``save``; ValueError on a malformed or mismatched file."""
-        kind, config, params = read_model_file(path, _REGISTRY)
-        if cls is not RecurrentModel and kind != cls.kind:
-            raise ValueError(f"{os.fspath(path)} holds a {kind}, not a {cls.kind}; "
-                             f"use {kind}.load or models.load")
-        model_cls = cls if cls is not RecurrentModel else _REGISTRY[kind]
-        return build_model(model_cls, path, config, params)
+        """Rebuild a model saved by ``save`` (or a ``minigrad train`` checkpoint); ValueError
+        on a malformed file or one holding another kind than ``cls``."""
+        return read_model(path, None if cls is RecurrentModel else cls)
 
 
+#: The model classes by kind ("RNN", "GRU", "LSTM"): the one registry, filled by ``register``.
 _REGISTRY: dict[str, type[RecurrentModel]] = {}
 
 
 def register(cls: type[RecurrentModel]) -> type[RecurrentModel]:
-    """Class decorator: make ``cls`` loadable by ``models.load``."""
+    """Class decorator: make ``cls`` loadable by ``models.load`` and known to the CLI."""
     _REGISTRY[cls.kind] = cls
     return cls
 
 
+def model_kinds() -> list[str]:
+    """The registered kinds, e.g. ``["GRU", "LSTM", "RNN"]``."""
+    return sorted(_REGISTRY)
+
+
+def model_class(name: str) -> type[RecurrentModel]:
+    """The registered class of kind ``name``, in any case ("LSTM" in files, "lstm" on the
+    command line); ValueError naming the known kinds otherwise."""
+    for kind, cls in _REGISTRY.items():
+        if isinstance(name, str) and kind.lower() == name.lower():
+            return cls
+    raise ValueError(f"unknown model class {name!r}; expected one of {sorted(_REGISTRY)}")
+
+
 def load(path: str | os.PathLike) -> RecurrentModel:
-    """Load any model saved by ``save``: the class is read from the file."""
+    """Load any model saved by ``save`` or ``minigrad train``: the class is read from the file."""
     return RecurrentModel.load(path)

@@ -1,5 +1,6 @@
-"""Pieces shared by the ``minigrad`` subcommands: the model classes by name, a progress bar,
-argparse types that reject out-of-range values with a clear message."""
+"""Pieces shared by the ``minigrad`` subcommands: the cells' command-line names, a progress bar,
+argparse types that reject out-of-range values with a clear message, and how an interrupted
+command ends."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ import math
 import sys
 from typing import Any
 
-import models
+from models.recurrent import model_kinds
 
-__all__ = ["CELLS", "Progress", "int_at_least", "nonneg_float", "nonneg_int", "positive_float",
-           "positive_int", "versus"]
+__all__ = ["INTERRUPTED", "Progress", "cell_names", "int_at_least", "interrupted", "nonneg_float",
+           "nonneg_int", "positive_float", "positive_int", "versus"]
 
-#: The recurrent cells by their command-line name.
-CELLS: dict[str, type[models.RecurrentModel]] = {
-    "rnn": models.RNN, "gru": models.GRU, "lstm": models.LSTM}
+#: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+def cell_names() -> list[str]:
+    """The registered model kinds as the command line spells them: ``["gru", "lstm", "rnn"]``."""
+    return [kind.lower() for kind in model_kinds()]
+
+
+def interrupted(command: str) -> int:
+    """Say on stderr that ``command`` was stopped by Ctrl-C; the exit status to return."""
+    print(f"\n{command}: interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+    return INTERRUPTED
 
 
 class Progress:

@@ -14,6 +14,7 @@ import pytest
 import minigrad as mg
 from models import rnn as rnn_module
 from models.commands import gradcheck as cmd
+from models.gradcheck_problem import build_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"RNN": ["W_a", "b_a", "W_y", "b_y", "x", "a0"],
@@ -70,7 +71,7 @@ def test_small_dims_every_entry(mode: str, capsys: pytest.CaptureFixture[str]) -
 
 def test_complex_step_on_models_at_the_notes_loss() -> None:
     for kind in ("rnn", "gru", "lstm"):
-        _, inputs, f = cmd.build_problem(kind, "small", steps=4, seed=3)
+        _, inputs, f = build_problem(kind, "small", steps=4, seed=3)
         report = mg.gradcheck(f, inputs, mode="complex")
         assert report.ok and report.max_rel_error <= 1e-13, str(report)
 
@@ -117,11 +118,20 @@ def test_plain_progress_without_tqdm(monkeypatch: pytest.MonkeyPatch,
     assert "gradcheck LSTM: 100%" in err and "gradcheck LSTM: 50%" in err
 
 
-def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cmd.run(_parse(["--steps", "0"])) == 2
-    assert "--steps" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        _parse(["--mode", "central"])
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "0"], "--steps: must be a positive integer; got 0"),
+    (["--batch", "-2"], "--batch: must be a positive integer; got -2"),
+    (["--samples", "0"], "--samples: must be a positive integer; got 0"),
+    (["--seed", "-1"], "--seed: must be an integer >= 0; got -1"),
+    (["--mode", "central"], "--mode: invalid choice: 'central'"),
+])
+def test_bad_arguments_exit_2(argv: list[str], message: str,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _parse(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument " + message in err and "FAILED" not in err
 
 
 def test_python_dash_m_entry_point() -> None:
@@ -131,3 +141,44 @@ def test_python_dash_m_entry_point() -> None:
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "LSTM" in proc.stdout and "all checks passed" in proc.stdout
+
+
+def _interrupt(*args: object, **kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_a_clean_exit_130(monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cmd, "run_checks", _interrupt)
+    assert cmd.run(_parse(["--dims", "small", "--no-progress"])) == 130
+    err = capsys.readouterr().err
+    assert "minigrad gradcheck: interrupted (Ctrl-C)" in err and "Traceback" not in err
+
+
+def test_full_mode_at_the_notes_dims_warns_with_an_estimate(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cmd, "run_checks", _interrupt)
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "full", "--no-progress"])) == 130
+    err = capsys.readouterr().err
+    assert "warning: RNN needs 311,101 evaluations of J at " in err and " min." in err
+    assert err.index("warning") < err.index("interrupted")
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "full", "--dims", "small",
+                           "--no-progress"])) == 130
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_samples_outside_sampled_mode_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cmd.run(_parse(["--model", "rnn", "--mode", "directional", "--dims", "small",
+                           "--samples", "5", "--no-progress"])) == 0
+    assert ("--samples applies to the sampled mode only; ignored with --mode directional"
+            in capsys.readouterr().err)
+    assert cmd.run(_parse(["--model", "rnn", "--dims", "small", "--samples", "5",
+                           "--no-progress"])) == 0
+    assert "--samples" not in capsys.readouterr().err
+
+
+def test_huge_batch_or_steps_is_refused_up_front(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--batch", "100000000"], ["--steps", "100000000"]):
+        assert cmd.run(_parse([*argv, "--no-progress"])) == 2
+        err = capsys.readouterr().err
+        assert "GiB of memory available" in err and "(--batch, --steps)" in err

@@ -12,15 +12,20 @@ import numpy as np
 import pytest
 
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.commands.train import generate, make_model, register
+from models.commands import sample as sample_cmd
+from models.commands import train as train_cmd
 from models.data import CharVocab
+from models.sampling import generate
+from models.training import make_model
 
 TEXT = "She sells sea shells by the sea shore; the shells she sells are sea shells.\n" * 6
 
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="minigrad")
-    register(parser.add_subparsers(dest="command"))
+    sub = parser.add_subparsers(dest="command")
+    train_cmd.register(sub)
+    sample_cmd.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -166,7 +171,7 @@ def test_minigrad_cli_wiring(tmp_path: Path, capsys) -> None:
 
 def test_ctrl_c_saves_a_consistent_checkpoint(tmp_path: Path, corpus: Path, monkeypatch,
                                               capsys) -> None:
-    import models.commands.train as tr
+    import models.commands._session as tr
 
     real, calls = tr.train_step, {"n": 0, "torn": False}
 
@@ -221,7 +226,7 @@ def test_bad_arguments_are_usage_errors(argv: list[str], message: str, capsys) -
 @pytest.mark.parametrize("where", ["missing_dir", "directory"])
 def test_unwritable_checkpoint_is_found_before_training(tmp_path: Path, where: str,
                                                         monkeypatch, capsys) -> None:
-    import models.commands.train as tr
+    import models.commands._session as tr
 
     def no_training(*args: Any, **kwargs: Any) -> float:
         raise AssertionError("training started")
@@ -237,7 +242,7 @@ def test_unwritable_checkpoint_is_found_before_training(tmp_path: Path, where: s
 
 
 def test_failed_checkpoint_write_is_reported(tmp_path: Path, monkeypatch, capsys) -> None:
-    import models.commands.train as tr
+    import models.commands._session as tr
 
     def disk_full(path: Any, *args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device", str(path))
@@ -290,3 +295,47 @@ def test_fused_training_gives_the_same_model(tmp_path: Path, corpus: Path, task:
         weights.append(ck.model.parameters())
     for name, p in weights[0].items():
         np.testing.assert_allclose(weights[1][name].data, p.data, rtol=1e-10, atol=1e-12)
+
+
+def test_model_file_resumes_and_samples(tmp_path: Path, corpus: Path, capsys) -> None:
+    """A plain ``model.save`` file trains with --resume and generates with sample."""
+    vocab = CharVocab.from_text(TEXT)
+    model = make_model("gru", vocab.size, 6, vocab.size, seed=2)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    assert run(["sample", "--checkpoint", str(path), "--corpus", str(corpus), "--length", "20",
+                "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert len(out) in (20, 21) and set(out) <= set(vocab.chars)
+    assert run(["train", "charlm", "--resume", "--checkpoint", str(path), "--corpus",
+                str(corpus), "--seq", "6", "--batch", "2", "--steps", "2", "--seed", "0"]) == 0
+    assert "without optimizer state" in capsys.readouterr().err
+    ck = load_checkpoint(path)
+    assert ck.step == 2 and ck.has_training_state and ck.vocab == vocab
+    assert ck.model.config() == model.config()
+    assert any(not np.array_equal(ck.model.parameters()[k].data, p.data)
+               for k, p in model.parameters().items())
+    # and the other way round: the checkpoint is a model file
+    import models
+
+    loaded = models.load(path)
+    np.testing.assert_array_equal(loaded.W_c.data, ck.model.W_c.data)
+    adding = tmp_path / "add.npz"
+    make_model("lstm", 2, 3, 1, seed=0).save(adding)
+    assert run(["train", "adding", "--resume", "--checkpoint", str(adding), "--T", "4",
+                "--batch", "2", "--steps", "1", "--seed", "0"]) == 0
+    assert load_checkpoint(adding).step == 1
+    model.save(path)                                   # a character model: not for adding
+    assert run(["train", "adding", "--resume", "--checkpoint", str(path), "--steps", "3"]) == 2
+    assert "adding problem needs n_x=2, n_y=1" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_sample_is_a_clean_exit_130(charlm_ckpt: Path, monkeypatch, capsys) -> None:
+    def interrupt(*args: Any, **kwargs: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sample_cmd, "generate", interrupt)
+    assert run(["sample", "--checkpoint", str(charlm_ckpt)]) == 130
+    captured = capsys.readouterr()
+    assert "minigrad sample: interrupted (Ctrl-C)" in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""

@@ -192,3 +192,63 @@ def test_interrupted_save_keeps_the_old_file(fmt, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         SAVERS[fmt](path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["f.npz"]
+
+
+# ------------------------------------------------------------------ one format, one registry
+
+
+def test_a_checkpoint_is_a_model_file(tmp_path):
+    from minigrad import optim
+
+    model = models.GRU(3, 4, 2, seed=1, output="linear")
+    opt = optim.Adam(list(model.parameters().values()), lr=0.1)
+    for p in model.parameters().values():
+        p.grad = np.ones(p.shape)
+    opt.step()
+    path = tmp_path / "ck.npz"
+    save_checkpoint(path, model, step=7, optimizer=opt, meta={"task": "adding"})
+    for loaded in (models.load(path), models.GRU.load(path)):
+        assert type(loaded) is models.GRU and loaded.config() == model.config()
+        for name, p in model.parameters().items():
+            np.testing.assert_array_equal(loaded.parameters()[name].data, p.data)
+    with np.load(path) as f:
+        groups = {k.partition(".")[0] for k in f.files}
+    assert groups == {"format", "class", "config", "param", "optim", "meta"}
+    model.save(tmp_path / "plain.npz")                 # and a model file reads as a checkpoint
+    ck = load_checkpoint(tmp_path / "plain.npz")
+    assert ck.step == 0 and ck.optimizer_state is None and not ck.has_training_state
+    np.testing.assert_array_equal(ck.model.W_c.data, model.W_c.data)
+
+
+def test_one_registry_resolves_file_and_command_line_names():
+    import models.checkpoint
+    import models.commands._common as common
+    from models.recurrent import _REGISTRY, model_class, model_kinds
+
+    assert _REGISTRY == {"RNN": models.RNN, "GRU": models.GRU, "LSTM": models.LSTM}
+    for kind, cls in _REGISTRY.items():
+        assert model_class(kind) is model_class(kind.lower()) is cls
+    assert model_kinds() == ["GRU", "LSTM", "RNN"] and common.cell_names() == ["gru", "lstm", "rnn"]
+    for name in ("RecurrentModel", "Transformer", "", None):
+        with pytest.raises(ValueError, match="unknown model class"):
+            model_class(name)
+    assert not hasattr(common, "CELLS") and not hasattr(models.checkpoint, "model_from_config")
+
+
+def test_import_minigrad_does_not_import_models():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys, minigrad, minigrad.optim, minigrad.gradcheck, minigrad.show; "
+            "bad = sorted(m for m in sys.modules if m == 'models' or m.startswith('models.')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # only the command-line entry point names the application package
+    for path in sorted((root / "minigrad").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        uses = "import models" in text or "from models" in text or '"models.' in text
+        assert not uses or path.name == "cli.py", path

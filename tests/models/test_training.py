@@ -1,4 +1,4 @@
-"""Training steps, checkpoints and exact resume (models/commands/train.py, models/checkpoint.py)."""
+"""Training steps, checkpoints and exact resume (models/training.py, models/checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 
 from models.checkpoint import _decode, _encode, load_checkpoint, save_checkpoint
-from models.commands.train import (
-    adding_loss,
-    charlm_loss,
-    make_model,
-    make_optimizer,
-    register,
-    train_step,
-)
+from models.commands import sample as sample_cmd
+from models.commands import train as train_cmd
 from models.data import CharVocab, adding_problem, char_batch
+from models.training import adding_loss, charlm_loss, make_model, make_optimizer, train_step
 
 CELLS = ["rnn", "gru", "lstm"]
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 8
@@ -69,7 +64,7 @@ def test_clipping_is_applied() -> None:
 
 
 def test_make_model_and_optimizer_reject_unknown_names() -> None:
-    with pytest.raises(ValueError, match="cell"):
+    with pytest.raises(ValueError, match="unknown model class 'transformer'"):
         make_model("transformer", 2, 4, 1, seed=0)
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer(make_model("rnn", 2, 4, 1, seed=0), "lbfgs", 0.1)
@@ -137,13 +132,12 @@ def test_bad_checkpoints_raise_value_error(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
     np.save(tmp_path / "single.npy", np.zeros(3))
     np.savez(tmp_path / "noheader.npz", a=np.zeros(2))
-    model.save(tmp_path / "model_only.npz")  # a model file is not a checkpoint
     flipped = bytearray(raw)
     at = raw.find(model.parameters()["W_c"].data.tobytes())
     assert at > 0
     flipped[at + 3] ^= 0xFF  # corrupt one byte of a stored parameter: CRC mismatch
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    names = [*cases, "single.npy", "noheader.npz", "model_only.npz", "flipped.npz"]
+    names = [*cases, "single.npy", "noheader.npz", "flipped.npz"]
     for name in names:
         with pytest.raises(ValueError, match="checkpoint|parameter|header"):
             load_checkpoint(tmp_path / name)
@@ -157,7 +151,7 @@ def test_mismatched_checkpoint_raises_value_error(tmp_path: Path) -> None:
     save_checkpoint(path, model, step=1)
     with np.load(path) as f:
         arrays = dict(f)
-    arrays["param/W_c"] = np.zeros((3, 4))  # wrong shape for n_a=3, n_x=2
+    arrays["param.W_c"] = np.zeros((3, 4))  # wrong shape for n_a=3, n_x=2
     np.savez(tmp_path / "shape.npz", **arrays)
     with pytest.raises(ValueError, match="W_c"):
         load_checkpoint(tmp_path / "shape.npz")
@@ -186,7 +180,9 @@ def test_failed_save_keeps_old_file(tmp_path: Path) -> None:
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    train_cmd.register(sub)
+    sample_cmd.register(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -220,3 +216,105 @@ def test_resume_is_bit_exact(tmp_path: Path, task: str) -> None:
     assert _run(["train", task, "--steps", str(2 * k), "--checkpoint", str(split),
                  "--resume"]) == 0
     _assert_same_checkpoint(straight, split)
+
+
+# --------------------------------------------------------------------------- guards of a run
+
+ADDING = ["train", "adding", "--cell", "rnn", "--T", "4", "--hidden", "3", "--batch", "2",
+          "--seed", "0"]
+
+
+def test_divergence_stops_and_keeps_the_good_checkpoint(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "c.npz"
+    assert _run([*ADDING, "--optim", "sgd", "--steps", "2", "--checkpoint", str(path)]) == 0
+    capsys.readouterr()
+    with np.errstate(over="ignore", invalid="ignore"):
+        status = _run(["train", "adding", "--resume", "--checkpoint", str(path), "--steps", "40",
+                       "--lr", "1e300", "--clip", "0", "--save-every", "1"])
+    err = capsys.readouterr().err
+    assert status == 1 and "training diverged at step" in err and "--lr, now 1e+300" in err
+    assert "Traceback" not in err
+    ck = load_checkpoint(path)
+    assert 2 <= ck.step < 40
+    assert all(np.isfinite(p.data).all() for p in ck.model.parameters().values())
+
+
+def test_non_finite_weights_are_never_saved(tmp_path: Path, monkeypatch, capsys) -> None:
+    import models.commands._session as session
+
+    path = tmp_path / "c.npz"
+    assert _run([*ADDING, "--steps", "2", "--checkpoint", str(path)]) == 0
+    before = path.read_bytes()
+    real = session.train_step
+
+    def poison(model, opt, loss_fn, clip, kind):  # a finite loss, then a NaN weight
+        loss = real(model, opt, loss_fn, clip, kind)
+        model.parameters()["W_a"].data[0, 0] = np.nan
+        return loss
+
+    monkeypatch.setattr(session, "train_step", poison)
+    assert _run(["train", "adding", "--resume", "--checkpoint", str(path), "--steps", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "diverged at step 3: parameter W_a has 1 non-finite entries" in err
+    assert path.read_bytes() == before
+
+
+def test_checkpoint_is_written_periodically(tmp_path: Path, monkeypatch) -> None:
+    import models.commands._session as session
+
+    real, calls = session.train_step, {"n": 0}
+
+    def crash_at_5(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("the machine fell over")
+        return real(*args)
+
+    monkeypatch.setattr(session, "train_step", crash_at_5)
+    path = tmp_path / "c.npz"
+    with pytest.raises(RuntimeError):
+        _run([*ADDING, "--steps", "9", "--save-every", "2", "--checkpoint", str(path)])
+    assert load_checkpoint(path).step == 4
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_fused_training_limits_blas_threads(fused: bool, monkeypatch) -> None:
+    import contextlib
+
+    import models.commands._session as session
+
+    used = []
+
+    @contextlib.contextmanager
+    def record():
+        used.append(True)
+        yield
+
+    monkeypatch.setattr(session, "single_threaded_blas", record)
+    assert _run([*ADDING, "--steps", "1", *(["--fused"] if fused else [])]) == 0
+    assert used == ([True] if fused else [])
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "adding", "--hidden", "1000000", "--steps", "1"],
+    ["train", "adding", "--batch", "1000000000", "--steps", "1"],
+    ["train", "adding", "--T", "2000000000", "--steps", "1"],
+    ["train", "charlm", "--hidden", "1000000", "--steps", "1"],
+])
+def test_huge_sizes_are_refused_up_front(argv: list[str], capsys) -> None:
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "GiB of memory available" in err and "Traceback" not in err
+
+
+def test_memory_check_reads_meminfo_and_falls_back(tmp_path: Path) -> None:
+    from models.resources import available_memory, check_memory
+
+    info = tmp_path / "meminfo"
+    info.write_text("MemTotal: 4000000 kB\nMemAvailable:    1048576 kB\n", encoding="ascii")
+    assert available_memory(str(info)) == 1 << 30
+    check_memory(800 << 20, "this", str(info))
+    with pytest.raises(ValueError, match="needs about 0.9 GiB, more than 80% of the 1.0 GiB"):
+        check_memory(900 << 20, "this", str(info))
+    assert available_memory(str(tmp_path / "missing")) is None
+    check_memory(1 << 60, "this", str(tmp_path / "missing"))  # unknown: no check
