@@ -254,6 +254,27 @@ def test_a_kink_near_the_point_falls_back_to_a_smaller_step():
     assert relu.method in ("differences h=1e-05", "differences h=1e-07")
 
 
+class AbsTimes(Function):
+    """y = |x| x, which runs on complex input without being analytic there; dy/dx = 2|x|."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x) * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return (2 * np.abs(x) * g,)
+
+
+def test_a_non_analytic_op_that_takes_complex_input_is_judged_by_differences():
+    x = Tensor(np.array([[0.7, -1.3], [2.0, -0.4]]), requires_grad=True)
+    report = mg.audit(lambda: AbsTimes.apply(x).sum())
+    (check,) = [c for c in report if c.op == "abstimes"]
+    assert report.ok and check.method.startswith("differences"), report
+
+
 def test_constants_and_integer_inputs_get_no_tangent():
     w = Tensor(np.ones((3, 1)), requires_grad=True)
     y = np.array([[0.0], [1.0], [1.0]])
