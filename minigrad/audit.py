@@ -38,6 +38,8 @@ true J v, so a correct backward agrees with at least one (a step that crosses a 
 or max, or a custom op that runs on complex input without being analytic, spoils one estimate,
 not all), while a wrong backward disagrees with all of them. The table reports the estimate
 that agreed; if none did, the complex step (the most accurate), else the closest difference.
+So an op is certified to the differences' rtol 1e-6 at worst (a complex-step failure between
+1e-10 and 1e-6 that differences accept passes); a 1e-4 error fails with a margin of 50.
 Values exactly at a kink (relu(0), a tie of maximum) have no derivative; a record there may
 fail, and the table says which. Forward must be deterministic: it is re-run at x and near it.
 """
