@@ -39,7 +39,7 @@ from .ops import (
     where,
 )
 from .show import show_tape
-from .tape import grad
+from .tape import backward_steps, grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"
@@ -47,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "AuditReport",
+    "backward_steps",
     "Function",
     "GradcheckReport",
     "Tensor",

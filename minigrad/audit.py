@@ -126,7 +126,8 @@ def _forward(record: Record, arrays: list[np.ndarray], options: dict[str, Any]
              ) -> tuple[Record, tuple[np.ndarray, ...]]:
     """Run the op's forward on a fresh ctx (wired to the record's inputs, for
     `needs_input_grad`); returns the ctx and the outputs as a tuple of arrays."""
-    ctx = Record(record.fn)
+    ctx = Record()
+    ctx.fn = record.fn
     ctx.inputs = record.inputs
     ctx.seq = record.seq
     out = record.fn.forward(ctx, *arrays, **options)
