@@ -38,13 +38,14 @@ from .ops import (
     where,
 )
 from .show import show_tape
-from .tape import grad
+from .tape import backward_steps, grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "backward_steps",
     "Function",
     "GradcheckReport",
     "Tensor",

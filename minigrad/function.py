@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .guards import graph_snapshots, guard_saved
+from .guards import guard_saved
 from .modes import STATE, note
 from .tape import Record, _counter
 from .tensor import Tensor, as_tensor
@@ -59,7 +59,8 @@ class Function:
             tensors.append(t)
             arrays.append(t.data)
             wants_grad = wants_grad or t.requires_grad
-        ctx = Record(cls)
+        ctx = Record()  # (no __init__: a bare object and one attribute are cheapest)
+        ctx.fn = cls
         try:
             out = cls.forward(ctx, *arrays, **options)
         except ValueError as err:
@@ -69,7 +70,7 @@ class Function:
         if modes.noting:  # anomaly mode, a scope() or an audit: the record notes more
             note(ctx, arrays, outs)
         if wants_grad and modes.grad_enabled:
-            results = record(ctx, tensors, arrays, outs)
+            results = record(ctx, tensors, arrays, outs, options)
         else:
             results = [Tensor._make(np.asarray(o), False, None, 0) for o in outs]
         return tuple(results) if type(out) is tuple else results[0]
@@ -94,8 +95,8 @@ def naming_op_and_shapes(err: ValueError, ctx: Record, arrays: list[np.ndarray])
     return ValueError(f"{ctx.name}: inputs of shapes {shapes}: {msg}")
 
 
-def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: tuple
-           ) -> list[Tensor]:
+def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: tuple,
+           options: dict[str, Any]) -> list[Tensor]:
     """Put `ctx` on the tape (where its inputs came from, its number) and make its outputs.
 
     Results on the tape are read-only (like JAX arrays): a later op may save them for
@@ -104,12 +105,17 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
     """
     sources = []
     for t in tensors:
-        sources.append(t if t.record is None else (t.record, t.output_index))
+        if t.record is None:
+            sources.append(t)
+        else:
+            sources.append((t.record, t.output_index))
+            ctx.shared = t.record.shared  # the graph's snapshots travel along its records
     ctx.inputs = tuple(sources)
     ctx.seq = next(_counter)
     results, shapes = [], []
     for k, o in enumerate(outs):
-        o = np.asarray(o)
+        if type(o) is not np.ndarray:
+            o = np.asarray(o)
         for a in arrays:
             if o is a:
                 o = o.view()
@@ -118,7 +124,5 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
         shapes.append(o.shape)
     ctx.out_shapes = tuple(shapes)
     if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
-        guard_saved(ctx, tensors)
-    else:
-        ctx.shared = graph_snapshots(tensors)
+        guard_saved(ctx, tensors, options)
     return results

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,32 +44,34 @@ def writable_root(a: np.ndarray) -> np.ndarray | None:
     return a if base is not None or a.flags.writeable else None
 
 
-def graph_snapshots(inputs: Sequence[Tensor]) -> dict[int, Snapshot] | None:
-    """The snapshots shared by the graph these inputs belong to (None if it has none yet)."""
-    for t in inputs:
-        if t.record is not None:
-            return t.record.shared
-    return None
-
-
-def guard_saved(record: Record, inputs: Sequence[Tensor]) -> None:
-    """Snapshot the writable arrays `record` saved, sharing snapshots within its graph."""
-    shared = graph_snapshots(inputs)
-    guards = []
+def guard_saved(record: Record, inputs: Sequence[Tensor], options: dict[str, Any]) -> None:
+    """Snapshot the saved arrays whose memory the user can reach (their inputs' arrays, arrays
+    given as options, views of them), sharing snapshots within the graph (`record.shared`,
+    which `record` got from its inputs' records). Arrays forward made itself are nobody else's.
+    """
+    guards, reachable = [], None
     for a in record.saved:
-        root = writable_root(a)  # (None for an op's own result: it is read-only)
+        if a.base is None and not a.flags.writeable:
+            continue  # an op's result: read-only, and nothing else owns its memory
+        root = writable_root(a)
         if root is None:
             continue
-        if shared is None:
-            shared = {}
-        snap = shared.get(id(root))
+        if reachable is None:
+            given = [t.data for t in inputs] + [v for v in options.values()
+                                                if isinstance(v, np.ndarray)]
+            reachable = {id(r): r for r in map(writable_root, given) if r is not None}
+        if reachable.get(id(root)) is not root:
+            continue  # made by forward itself (the fused recurrences' caches, say)
+        if record.shared is None:
+            record.shared = {}
+        snap = record.shared.get(id(root))
         if snap is None or snap.array is not root:
             name = next((t.name for t in inputs if t.name and writable_root(t.data) is root),
                         None)
-            snap = shared[id(root)] = Snapshot(root, name)
+            snap = record.shared[id(root)] = Snapshot(root, name)
         guards.append(snap)
-    record.guards = tuple(guards)
-    record.shared = shared
+    if guards:
+        record.guards = tuple(guards)
 
 
 def new_pass() -> int:

@@ -13,24 +13,14 @@ else `const`), and the output's shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .tape import Record, tape_of
+from .tape import Record, label_of, tape_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
 __all__ = ["Tape", "show_tape"]
-
-
-def _source(source: Any, rows: dict[int, int]) -> str:
-    """Where an input comes from: `#k` (row k's output), or the leaf's name and shape."""
-    if type(source) is tuple:
-        record, j = source
-        k = rows[id(record)]
-        return f"#{k}[{j}]" if len(record.out_shapes) != 1 else f"#{k}"
-    kind = source.name or ("leaf" if source.requires_grad else "const")
-    return f"{kind}{tuple(source.shape)}"
 
 
 class Tape(list[Record]):
@@ -42,7 +32,7 @@ class Tape(list[Record]):
         rows_of = {id(record): i for i, record in enumerate(self)}
         rows = []
         for i, record in enumerate(self):
-            ins = ", ".join(_source(s, rows_of) for s in record.inputs)
+            ins = ", ".join(label_of(s, rows_of) for s in record.inputs)
             outs = ", ".join(str(s) for s in record.out_shapes)
             rows.append((str(i), record.name, ins, outs, record.scope or ""))
         w = [max(len(r[k]) for r in rows) for k in range(5)]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .modes import check_finite, is_anomaly_enabled
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
-__all__ = ["Record", "backward", "grad", "tape_of", "unbroadcast"]
+__all__ = ["Record", "Step", "backward", "backward_steps", "grad", "tape_of", "unbroadcast"]
 
 _counter = itertools.count()
 
@@ -49,8 +49,7 @@ class Record:
     seq = -1
     grads: list[Any] | None = None  # gradients of the outputs, filled in during backward
 
-    def __init__(self, fn: type) -> None:
-        self.fn = fn
+    fn: type  # the op's Function class, set by `Function.apply`
 
     @property
     def name(self) -> str:
@@ -81,7 +80,7 @@ class Record:
         """Free what was kept for backward (a record that saved nothing can run again)."""
         if self.saved:
             self.released = True
-        self.saved = self.guards = ()
+            self.saved = self.guards = ()
         self.shared = None
 
     def __repr__(self) -> str:
@@ -107,13 +106,13 @@ def tape_of(t: Tensor) -> list[Record]:
     """Every record `t` depends on, in recording order: the rows `show_tape` prints."""
     if t.record is None:
         return []
-    seen, stack = {id(t.record): t.record}, [t.record]
+    seen, stack = {t.record}, [t.record]
     while stack:
         for source in stack.pop().inputs:
-            if type(source) is tuple and id(source[0]) not in seen:
-                seen[id(source[0])] = source[0]
+            if type(source) is tuple and source[0] not in seen:
+                seen.add(source[0])
                 stack.append(source[0])
-    return sorted(seen.values(), key=_by_seq)
+    return sorted(seen, key=_by_seq)
 
 
 _by_seq = operator.attrgetter("seq")
@@ -123,32 +122,100 @@ _by_seq = operator.attrgetter("seq")
 # backward
 
 
+class Step(NamedTuple):
+    """One row of the backward pass, as `backward_steps` yields it."""
+
+    row: int                   # the record's row in `show_tape`
+    op: str
+    rule: str                  # the op's local rule (the first line of its docstring)
+    grads_in: list[np.ndarray]  # dL/d(output), one per output
+    saved: tuple[np.ndarray, ...]  # what forward kept for this rule
+    grads_out: list[tuple[str, Any]]  # per input: (where it goes, dL/d(input) or None)
+    summed: list[bool]         # per input: added to a gradient that value already had (fan-out)
+
+
 def backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
              wanted: list[Tensor] | None = None) -> dict[int, list[Any]]:
-    """Replay the tape behind `root`, bottom to top, starting from dL/droot = `seed`.
+    """Replay the tape behind `root` (see `replay`) and return what reached the leaves: as
+    {id(leaf): [leaf, gradient, ...]}, plus the `wanted` tensors' {id(t): [t, gradient]}."""
+    found: dict[int, list[Any]] = {}
+    for _ in replay(root, seed, retain_graph, wanted, found, explain=False):
+        pass  # (replay yields nothing unless it explains)
+    return found
 
-    Returns the gradients that reached leaves, as {id(leaf): [leaf, gradient, ...]}, plus
-    those of the `wanted` intermediate tensors under {id(tensor): [tensor, gradient]}.
-    """
-    at_leaves: dict[int, list[Any]] = {}
+
+def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tensor] | None,
+           found: dict[int, list[Any]], explain: bool) -> Iterator[Step]:
+    """The backward pass: the rows `show_tape` prints, bottom to top, from dL/droot = `seed`.
+    Each row takes the gradients of its outputs, applies its op's chain rule and sends one
+    gradient to each input. With `explain`, yields a `Step` per row that received a gradient."""
     this_pass, anomaly = new_pass(), is_anomaly_enabled()
-    send(source_of(root), seed, at_leaves)
-    for record in reversed(tape_of(root)):
+    send(source_of(root), seed, found)
+    tape = tape_of(root)
+    for row in range(len(tape) - 1, -1, -1):
+        record = tape[row]
         out_grads, record.grads = record.grads, None
         if out_grads is not None:                # some gradient reached this row
             if len(out_grads) > 1:
                 out_grads = fill_missing(record, out_grads)
             if wanted:
-                keep_wanted(record, out_grads, wanted, at_leaves)
+                keep_wanted(record, out_grads, wanted, found)
             if record.guards:
                 verify_unchanged(record, this_pass)  # saved arrays written to since forward?
             in_grads = call_rule(record, out_grads)
+            summed = []
             for source, g in zip(record.inputs, in_grads):
-                if g is not None and (type(source) is tuple or source.requires_grad):
-                    send(source, g, at_leaves, record, anomaly)
+                summed.append(g is not None and (type(source) is tuple or source.requires_grad)
+                              and send(source, g, found, record, anomaly))
+            if explain:
+                yield explain_step(row, tape, record, out_grads, in_grads, summed)
         if not retain_graph:
             record.release()
-    return at_leaves
+
+
+def explain_step(row: int, tape: list[Record], record: Record, out_grads: list[np.ndarray],
+                 in_grads: tuple[Any, ...], summed: list[bool]) -> Step:
+    """The `Step` that `backward_steps` shows for one row."""
+    rows = {id(r): i for i, r in enumerate(tape)}
+    doc = (record.fn.__doc__ or record.name).strip().splitlines()[0]
+    labels = [label_of(source, rows) for source in record.inputs]
+    return Step(row, record.name, doc, out_grads, record.saved, list(zip(labels, in_grads)),
+                [bool(s) for s in summed])
+
+
+def label_of(source: Any, rows: dict[int, int]) -> str:
+    """Where an input comes from: `#k` (row k's output, `#k[j]` output j) or the leaf's name
+    (`leaf` / `const` when it has none) and shape."""
+    if type(source) is tuple:
+        record, j = source
+        k = rows[id(record)]
+        return f"#{k}[{j}]" if len(record.out_shapes) != 1 else f"#{k}"
+    kind = source.name or ("leaf" if source.requires_grad else "const")
+    return f"{kind}{tuple(source.shape)}"
+
+
+def accumulate(found: dict[int, list[Any]]) -> None:
+    """`leaf.grad += gradient` for every leaf that requires grad (PyTorch's accumulation)."""
+    for leaf, g, *_ in found.values():
+        if not leaf.requires_grad:
+            continue
+        if leaf.grad is None:
+            kind_kept = leaf.data.dtype.kind == g.dtype.kind
+            leaf.grad = np.array(g, dtype=leaf.data.dtype if kind_kept else None, copy=True)
+        else:
+            leaf.grad += g
+
+
+def backward_steps(t: Tensor, grad: Any = None, retain_graph: bool = False) -> Iterator[Step]:
+    """The backward pass of `t`, one record at a time: `for step in mg.backward_steps(J): ...`
+
+    Yields a `Step` per row that a gradient reached, in the order backward runs them (bottom
+    to top). Run to the end, it leaves exactly the `.grad`s that `t.backward()` gives; this is
+    the same loop `backward()` runs, with each step shown.
+    """
+    found: dict[int, list[Any]] = {}
+    yield from replay(t, t.seed(grad), retain_graph, None, found, explain=True)
+    accumulate(found)
 
 
 def keep_wanted(record: Record, out_grads: list[np.ndarray], wanted: list[Tensor],
@@ -160,23 +227,26 @@ def keep_wanted(record: Record, out_grads: list[np.ndarray], wanted: list[Tensor
 
 
 def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | None = None,
-         anomaly: bool = False) -> None:
+         anomaly: bool = False) -> bool:
     """Add `g`, reduced to the value's shape, to the gradient of `source`: a slot of the
-    record that made the value, or the leaf's entry in `at_leaves`."""
+    record that made the value, or the leaf's entry in `at_leaves`. True if it was added to
+    a gradient the value already had (a fan-out sum)."""
     if type(g) is not np.ndarray:
         g = np.asarray(g)
     if type(source) is tuple:
         record, k = source
         if g.shape != record.out_shapes[k]:
             g = unbroadcast(g, record.out_shapes[k], sender)
-        if record.grads is None:
-            record.grads = [None] * len(record.out_shapes)
-        have = record.grads[k]
-        record.grads[k] = g if have is None else have + g
+        grads = record.grads
+        if grads is None:
+            grads = record.grads = [None] * len(record.out_shapes)
+        summed = grads[k] is not None
+        grads[k] = grads[k] + g if summed else g
     else:
-        if g.shape != source.shape:
-            g = unbroadcast(g, source.shape, sender)
+        if g.shape != source.data.shape:
+            g = unbroadcast(g, source.data.shape, sender)
         entry = at_leaves.get(id(source))
+        summed = entry is not None
         if entry is None:             # first use: g may be an op's own array, so not ours
             at_leaves[id(source)] = [source, g, False]
         elif entry[2]:                # a sum we allocated (W is used once per step): in place
@@ -185,6 +255,7 @@ def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | 
             entry[1], entry[2] = entry[1] + g, True
     if anomaly:
         check_finite(sender, g, "gradient")
+    return summed
 
 
 def fill_missing(record: Record, out_grads: list[Any]) -> list[np.ndarray]:

@@ -202,13 +202,7 @@ class Tensor:
         `grad` is the seed dL/d(self) (required unless self is a scalar). The graph's saved
         arrays are freed afterwards unless `retain_graph=True`.
         """
-        for leaf, g, *_ in tape.backward(self, self.seed(grad), retain_graph).values():
-            if not leaf.requires_grad:
-                continue
-            if leaf.grad is None:
-                leaf.grad = _fresh(g, leaf.data.dtype)
-            else:
-                leaf.grad += g                    # accumulate in place, as PyTorch does
+        tape.accumulate(tape.backward(self, self.seed(grad), retain_graph))
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -252,7 +246,7 @@ class Tensor:
         return ops.power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        if getattr(type(other), "__array_ufunc__", 0) is None and not isinstance(other, Tensor):
+        if not isinstance(other, Tensor) and getattr(type(other), "__array_ufunc__", 0) is None:
             return NotImplemented  # NumPy's convention: `other` handles the product itself
         return ops.MatMul.apply(self, other)
 
@@ -341,11 +335,6 @@ class Tensor:
 def _value(x: Any) -> Any:
     """The array behind a Tensor; anything else as it is (for comparisons)."""
     return x.data if isinstance(x, Tensor) else x
-
-
-def _fresh(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A new gradient array for `.grad`, in the leaf's dtype unless that would drop a kind."""
-    return np.array(g, dtype=dtype if dtype.kind == g.dtype.kind else None, copy=True)
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -48,7 +48,7 @@ class OneHotStack(NamedTuple):
 
 class OneHotProduct(mg.Function):
     """z = W [s; e_ids] = W [s; 0] + W[:, n_a + ids]  (a product and a gather of columns);
-    ∂J/∂W = g [s; 0]ᵀ plus g added into the gathered columns, ∂J/∂[s; 0] = Wᵀ g."""
+    ∂J/∂W = g [s; e_ids]ᵀ, ∂J/∂[s; 0] = Wᵀ g."""
 
     name = "matmul_onehot"
 
@@ -56,17 +56,14 @@ class OneHotProduct(mg.Function):
     def forward(ctx: Any, W: np.ndarray, s_0: np.ndarray, *, cols: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(W, s_0)
         ctx.cols = cols
-        return W @ s_0 + W[:, cols]
+        return np.dot(W, s_0) + W.take(cols, axis=1)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         W, s_0 = ctx.saved_tensors
-        gW = g @ s_0.T
-        if ctx.cols.size == np.unique(ctx.cols).size:
-            gW[:, ctx.cols] += g
-        else:                                        # a token in several columns: add each
-            np.add.at(gW, (slice(None), ctx.cols), g)
-        return gW, W.T @ g
+        stack = s_0.copy()                     # [s; e_ids]: the one of column j in row cols[j]
+        stack[ctx.cols, np.arange(len(ctx.cols))] = 1
+        return np.dot(g, stack.T), np.dot(W.T, g)   # (a token repeated in the batch adds up)
 
 
 def concat(pieces: list[Any]) -> Any:

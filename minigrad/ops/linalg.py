@@ -45,15 +45,18 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         a, b = ctx.saved_tensors
+        if a.ndim == 2 and b.ndim == 2:  # matrices (the notes' case): np.dot, as in forward
+            need_a, need_b = ctx.needs_input_grad
+            return (np.dot(g, b.T) if need_a else None), (np.dot(a.T, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return g * b, g * a
         if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
             return (g[..., None, :] @ _swap(b))[..., 0, :], a[:, None] * g[..., None, :]
         if b.ndim == 1:  # (..., m, k) @ (k) -> (..., m)
             return g[..., :, None] * b, (_swap(a) @ g[..., :, None])[..., 0]
-        need_a, need_b = ctx.needs_input_grad
-        ga = _mm(g, _swap(b)) if need_a else None
-        gb = _mm(_swap(a), g) if need_b else None
+        need_a, need_b = ctx.needs_input_grad  # batched: stacks of matrices
+        ga = g @ _swap(b) if need_a else None
+        gb = _swap(a) @ g if need_b else None
         return ga, gb
 
 

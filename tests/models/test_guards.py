@@ -103,3 +103,30 @@ def test_non_numeric_initial_state(a0, pattern):
 def test_bad_hyper_parameters_name_the_argument(ctor, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         ctor(3, 4, 2, **kwargs)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_writes_after_forward_are_caught_in_composed_and_fused_models(fused):
+    """A write to x after forward is caught (fused: the record saves x) or cannot change the
+    gradient (composed: the graph keeps its own copies); a write to a parameter is caught."""
+    model = models.LSTM(3, 4, 2, seed=1, fused=fused)
+    x = np.random.default_rng(0).normal(size=(3, 2, 5))
+    model(x).sum().backward()
+    expected = model.W_c.grad.copy()
+    model.zero_grad()
+    J = model(x).sum()
+    x[0, 0, 0] += 1.0                                # the user's own input array
+    if fused:
+        with pytest.raises(RuntimeError, match=r"an array of shape \(3, 2, 5\) it saved"):
+            J.backward()
+    else:
+        J.backward()
+        np.testing.assert_array_equal(model.W_c.grad, expected)
+    x[0, 0, 0] -= 1.0
+    J = model(x).sum()
+    model.W_f.data[0, 0] += 1.0                      # a parameter, in place
+    with pytest.raises(RuntimeError, match="'W_f' was changed after the forward"):
+        J.backward()
+    J = model(x).sum()                              # forward again: fine
+    J.backward()
+    assert np.all(np.isfinite(model.W_f.grad))
