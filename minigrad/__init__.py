@@ -11,6 +11,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 """
 
 from . import optim
+from .audit import AuditReport, audit
 from .draw import draw
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
@@ -45,11 +46,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "AuditReport",
     "backward_steps",
     "Function",
     "GradcheckReport",
     "Tensor",
     "assert_gradcheck",
+    "audit",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "concat",

@@ -1,4 +1,4 @@
-"""The `minigrad` command: `minigrad gradcheck | train | sample | demo`.
+"""The `minigrad` command: `minigrad gradcheck | audit | train | sample | demo`.
 
 The subcommands that build models live in the application package `models` (its
 `models.commands` modules) and are imported only when the command line runs: this entry point
@@ -15,9 +15,10 @@ import os
 import sys
 
 #: subcommand modules; each has `register(subparsers)` adding its parsers with `func=run`.
-COMMAND_MODULES = ("models.commands.gradcheck", "models.commands.train", "models.commands.sample")
+COMMAND_MODULES = ("models.commands.gradcheck", "models.commands.audit", "models.commands.train",
+                   "models.commands.sample")
 #: the subcommands they add, for a clear message when they cannot be loaded.
-MODEL_COMMANDS = ("gradcheck", "train", "sample")
+MODEL_COMMANDS = ("gradcheck", "audit", "train", "sample")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in MODEL_COMMANDS:
             print(f"minigrad {command}: error: {missing}", file=sys.stderr)
             return 2
-        print(f"minigrad: note: the gradcheck, train and sample commands are unavailable: "
+        print(f"minigrad: note: the gradcheck, audit, train and sample commands are unavailable: "
               f"{missing}", file=sys.stderr)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -68,7 +68,7 @@ class Function:
         outs = out if type(out) is tuple else (out,)
         modes = STATE
         if modes.noting:  # anomaly mode, a scope() or an audit: the record notes more
-            note(ctx, arrays, outs)
+            note(ctx, arrays, outs, options)
         if wants_grad and modes.grad_enabled:
             results = record(ctx, tensors, arrays, outs, options)
         else:

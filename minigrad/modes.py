@@ -159,15 +159,19 @@ def keeping_inputs() -> Iterator[None]:
 # anomaly mode
 
 
-def note(record: Record, arrays: list[np.ndarray], outs: tuple) -> None:
+def note(record: Record, arrays: list[np.ndarray], outs: tuple,
+         options: dict[str, Any] | None = None) -> None:
     """What the modes ask a record to remember: its scope; the user's line (anomaly mode and
-    audits); copies of its inputs (audits). Anomaly mode also checks the outputs are finite."""
+    audits); copies of its inputs and its forward's keyword options (audits, which re-run
+    forward). Anomaly mode also checks the outputs are finite."""
     if STATE.scope is not None:
         record.scope = STATE.scope
     if STATE.anomaly or STATE.keep_inputs:
         record.where = _user_line()
     if STATE.keep_inputs:
         record.input_arrays = tuple(np.array(a, copy=True) for a in arrays)
+        record.options = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
+                          for k, v in (options or {}).items()}
     if STATE.anomaly:
         for o in outs:
             check_finite(record, np.asarray(o), "output")
