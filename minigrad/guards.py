@@ -49,19 +49,13 @@ def guard_saved(record: Record, inputs: Sequence[Tensor], options: dict[str, Any
     given as options, views of them), sharing snapshots within the graph (`record.shared`,
     which `record` got from its inputs' records). Arrays forward made itself are nobody else's.
     """
-    guards, reachable = [], None
+    guards = []
     for a in record.saved:
         if a.base is None and not a.flags.writeable:
             continue  # an op's result: read-only, and nothing else owns its memory
         root = writable_root(a)
-        if root is None:
-            continue
-        if reachable is None:
-            given = [t.data for t in inputs] + [v for v in options.values()
-                                                if isinstance(v, np.ndarray)]
-            reachable = {id(r): r for r in map(writable_root, given) if r is not None}
-        if reachable.get(id(root)) is not root:
-            continue  # made by forward itself (the fused recurrences' caches, say)
+        if root is None or not reachable(root, inputs, options):
+            continue  # (made by forward itself: the fused recurrences' caches, say)
         if record.shared is None:
             record.shared = {}
         snap = record.shared.get(id(root))
@@ -72,6 +66,14 @@ def guard_saved(record: Record, inputs: Sequence[Tensor], options: dict[str, Any
         guards.append(snap)
     if guards:
         record.guards = tuple(guards)
+
+
+def reachable(root: np.ndarray, inputs: Sequence[Tensor], options: dict[str, Any]) -> bool:
+    """Is `root` the memory of an input's array, or of an array given as an option?"""
+    for t in inputs:
+        if t.data is root or writable_root(t.data) is root:
+            return True
+    return any(isinstance(v, np.ndarray) and writable_root(v) is root for v in options.values())
 
 
 def new_pass() -> int:
