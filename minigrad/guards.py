@@ -51,8 +51,13 @@ def guard_saved(record: Record, inputs: Sequence[Tensor], options: dict[str, Any
     """
     guards = []
     for a in record.saved:
-        if a.base is None and not a.flags.writeable:
-            continue  # an op's result: read-only, and nothing else owns its memory
+        if a.base is None:
+            if not a.flags.writeable:
+                continue  # an op's result: read-only, and nothing else owns its memory
+            snap = record.shared.get(id(a)) if record.shared else None
+            if snap is not None and snap.array is a:  # saved before in this graph (W, per step)
+                guards.append(snap)
+                continue
         root = writable_root(a)
         if root is None or not reachable(root, inputs, options):
             continue  # (made by forward itself: the fused recurrences' caches, say)
