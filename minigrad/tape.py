@@ -152,25 +152,30 @@ def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tens
     this_pass, anomaly = new_pass(), is_anomaly_enabled()
     send(source_of(root), seed, found)
     tape = tape_of(root)
-    for row in range(len(tape) - 1, -1, -1):
-        record = tape[row]
-        out_grads, record.grads = record.grads, None
-        if out_grads is not None:                # some gradient reached this row
-            if len(out_grads) > 1:
-                out_grads = fill_missing(record, out_grads)
-            if wanted:
-                keep_wanted(record, out_grads, wanted, found)
-            if record.guards:
-                verify_unchanged(record, this_pass)  # saved arrays written to since forward?
-            in_grads = call_rule(record, out_grads)
-            summed = []
-            for source, g in zip(record.inputs, in_grads):
-                summed.append(g is not None and (type(source) is tuple or source.requires_grad)
-                              and send(source, g, found, record, anomaly))
-            if explain:
-                yield explain_step(row, tape, record, out_grads, in_grads, summed)
-        if not retain_graph:
-            record.release()
+    try:
+        for row in range(len(tape) - 1, -1, -1):
+            record = tape[row]
+            out_grads, record.grads = record.grads, None
+            if out_grads is not None:                # some gradient reached this row
+                if len(out_grads) > 1:
+                    out_grads = fill_missing(record, out_grads)
+                if wanted:
+                    keep_wanted(record, out_grads, wanted, found)
+                if record.guards:
+                    verify_unchanged(record, this_pass)  # saved arrays changed since forward?
+                in_grads = call_rule(record, out_grads)
+                summed = []
+                for source, g in zip(record.inputs, in_grads):
+                    summed.append(g is not None and (type(source) is tuple or
+                                                     source.requires_grad)
+                                  and send(source, g, found, record, anomaly))
+                if explain:
+                    yield explain_step(row, tape, record, out_grads, in_grads, summed)
+            if not retain_graph:
+                record.release()
+    finally:  # stopped early (or an error): no half-sent gradient waits for the next backward
+        for record in tape:
+            record.grads = None
 
 
 def explain_step(row: int, tape: list[Record], record: Record, out_grads: list[np.ndarray],

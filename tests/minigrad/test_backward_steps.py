@@ -58,3 +58,15 @@ def test_a_leaf_used_twice_is_summed_and_stopping_early_leaves_grads_alone():
     for _ in steps:
         pass
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_stopping_early_leaves_nothing_behind_for_the_next_backward():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    J = (mg.tanh(x) * x).sum()
+    steps = mg.backward_steps(J, retain_graph=True)
+    next(steps)
+    next(steps)                                     # the mul has sent gradients to tanh and x
+    steps.close()
+    J.backward()
+    t = np.tanh([1.0, 2.0])
+    np.testing.assert_allclose(x.grad, t + np.array([1.0, 2.0]) * (1 - t**2), rtol=1e-14)
