@@ -11,8 +11,9 @@ from typing import Any
 
 from models.recurrent import model_kinds
 
-__all__ = ["INTERRUPTED", "Progress", "cell_names", "int_at_least", "interrupted", "nonneg_float",
-           "nonneg_int", "positive_float", "positive_int", "versus"]
+__all__ = ["INTERRUPTED", "Progress", "add_problem_arguments", "cell_names", "int_at_least",
+           "interrupted", "nonneg_float", "nonneg_int", "positive_float", "positive_int",
+           "verdict", "versus"]
 
 #: Exit status after Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
@@ -21,6 +22,30 @@ INTERRUPTED = 130
 def cell_names() -> list[str]:
     """The registered model kinds as the command line spells them: ``["gru", "lstm", "rnn"]``."""
     return [kind.lower() for kind in model_kinds()]
+
+
+def add_problem_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """The arguments that pick the models and the problem: --model --dims --steps --batch
+    --seed (`what` is the verb of the --model help, e.g. "check")."""
+    from models.gradcheck_problem import DIMS  # (the library module the commands build on)
+
+    p.add_argument("--model", choices=[*cell_names(), "all"], default="all",
+                   help=f"which model to {what} (default: all)")
+    p.add_argument("--dims", choices=list(DIMS), default="notes",
+                   help="notes: the notes' sizes (default); small: n_x=3 n_a=4 n_y=2 m=2 T_x=6")
+    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
+                   help="sequence length T_x (default 10 for notes, 6 for small)")
+    p.add_argument("--batch", type=positive_int, default=None, metavar="m",
+                   help="batch size m (default 4 for notes, 2 for small)")
+    p.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of weights, data and the random directions (an integer >= 0)")
+
+
+def verdict(failed: list[str], passed: str, seconds: float) -> int:
+    """Print the last line of a run over the models; the exit status (1 if any failed)."""
+    line = passed if not failed else f"FAILED: {', '.join(failed)}"
+    print(f"\n{line} ({seconds:.1f} s)", flush=True)
+    return 1 if failed else 0
 
 
 def interrupted(command: str) -> int:

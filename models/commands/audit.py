@@ -17,8 +17,14 @@ import time
 from typing import Any
 
 from minigrad.audit import COMPLEX_RTOL, FD_RTOL
-from models.commands._common import cell_names, interrupted, nonneg_int, positive_int
-from models.gradcheck_problem import DIMS, problem_dims
+from models.commands._common import (
+    add_problem_arguments,
+    cell_names,
+    interrupted,
+    nonneg_int,
+    verdict,
+)
+from models.gradcheck_problem import problem_dims
 from models.model_audit import audit_model, format_audit
 from models.resources import single_threaded_blas
 
@@ -54,9 +60,7 @@ def _run(args: argparse.Namespace, kinds: list[str]) -> int:
         print("\n" + format_audit(model, report, m, T, top), flush=True)
         if not report.ok:
             failed.append(model.kind)
-    verdict = "every record passed" if not failed else f"FAILED: {', '.join(failed)}"
-    print(f"\n{verdict} ({time.perf_counter() - start:.1f} s)", flush=True)
-    return 1 if failed else 0
+    return verdict(failed, "every record passed", time.perf_counter() - start)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,16 +71,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "its tape: the op's backward against a complex-step (or finite-difference) "
                     "JVP of its forward at the values it saw, in float64. Prints a table per "
                     "model ranked by error; exit status 1 if any record fails.")
-    p.add_argument("--model", choices=[*cell_names(), "all"], default="all",
-                   help="which model to audit (default: all)")
-    p.add_argument("--dims", choices=list(DIMS), default="notes",
-                   help="notes: the notes' sizes (default); small: n_x=3 n_a=4 n_y=2 m=2 T_x=6")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
-                   help="sequence length T_x (default 10 for notes, 6 for small)")
-    p.add_argument("--batch", type=positive_int, default=None, metavar="m",
-                   help="batch size m (default 4 for notes, 2 for small)")
-    p.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seed of weights, data and the audit's directions (an integer >= 0)")
+    add_problem_arguments(p, "audit")
     p.add_argument("--fused", action="store_true",
                    help="audit the fused recurrence (one record per model) instead of the "
                         "composed ops")

@@ -25,10 +25,16 @@ from typing import Any
 
 import minigrad as mg
 from minigrad.gradcheck import DEFAULTS
-from models.commands._common import Progress, cell_names, interrupted, nonneg_int, positive_int
+from models.commands._common import (
+    Progress,
+    add_problem_arguments,
+    cell_names,
+    interrupted,
+    positive_int,
+    verdict,
+)
 from models.gradcheck_problem import (
     DEFAULT_MODES,
-    DIMS,
     build_problem,
     format_table,
     problem_dims,
@@ -113,10 +119,7 @@ def _run(args: argparse.Namespace, kinds: list[str], modes: tuple[str, ...]) -> 
         print("\n" + format_table(model, reports, m, T, time.perf_counter() - t0), flush=True)
         if not all(reports):
             failed.append(model.kind)
-    total_s = time.perf_counter() - start
-    verdict = "all checks passed" if not failed else f"FAILED: {', '.join(failed)}"
-    print(f"\n{verdict} ({total_s:.1f} s)", flush=True)
-    return 1 if failed else 0
+    return verdict(failed, "all checks passed", time.perf_counter() - start)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -127,18 +130,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     "parameter and to x, a0 (c0) against numeric derivatives, in float64. "
                     "Default: a directional check (one random direction, every entry) plus "
                     "32 sampled entries per input, at the notes' dimensions.")
-    p.add_argument("--model", choices=[*cell_names(), "all"], default="all",
-                   help="which model to check (default: all)")
+    add_problem_arguments(p, "check")
     p.add_argument("--mode", choices=list(DEFAULTS), default=None,
                    help="one check mode instead of the default directional + sampled")
-    p.add_argument("--dims", choices=list(DIMS), default="notes",
-                   help="notes: the notes' sizes (default); small: n_x=3 n_a=4 n_y=2 m=2 T_x=6")
-    p.add_argument("--steps", type=positive_int, default=None, metavar="T",
-                   help="sequence length T_x (default 10 for notes, 6 for small)")
-    p.add_argument("--batch", type=positive_int, default=None, metavar="m",
-                   help="batch size m (default 4 for notes, 2 for small)")
-    p.add_argument("--seed", type=nonneg_int, default=0,
-                   help="seed of weights, data and checks (an integer >= 0)")
     p.add_argument("--samples", type=positive_int, default=None, metavar="k",
                    help=f"entries per input in sampled mode (default "
                         f"{DEFAULTS['sampled'].samples})")
