@@ -110,17 +110,23 @@ def _generator_without_grad(func: Any) -> Any:
 
 
 @contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Check every forward output and backward gradient for NaN/inf; raise naming op and line."""
-    prev = STATE.anomaly
-    STATE.anomaly = True
+def _switched(name: str, value: Any) -> Iterator[None]:
+    """Set the switch `name` of this thread for the block, then restore it."""
+    prev = getattr(STATE, name)
+    setattr(STATE, name, value)
     _update_noting()
     try:
-        with np.errstate(all="ignore"):
-            yield
+        yield
     finally:
-        STATE.anomaly = prev
+        setattr(STATE, name, prev)
         _update_noting()
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Check every forward output and backward gradient for NaN/inf; raise naming op and line."""
+    with _switched("anomaly", True), np.errstate(all="ignore"):
+        yield
 
 
 @contextmanager
@@ -128,39 +134,27 @@ def scope(name: str) -> Iterator[None]:
     """Name a group of ops: records made inside carry the name (`show_tape`, `draw` show it).
 
     Scopes nest (`"LSTM/t=3"`); the models' time loop opens `t=1`, `t=2`, ... (JAX's
-    `named_scope`, PyTorch's `record_function`).
+    `named_scope`, PyTorch's `record_function`). Use as `with minigrad.scope("encoder"):`.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"scope: name must be a non-empty string; got {name!r}")
-    prev = STATE.scope
-    STATE.scope = name if prev is None else f"{prev}/{name}"
-    _update_noting()
-    try:
+    with _switched("scope", name if STATE.scope is None else f"{STATE.scope}/{name}"):
         yield
-    finally:
-        STATE.scope = prev
-        _update_noting()
 
 
 @contextmanager
 def keeping_inputs() -> Iterator[None]:
     """Records made inside keep copies of their input arrays and the user's source line."""
-    prev = STATE.keep_inputs
-    STATE.keep_inputs = True
-    _update_noting()
-    try:
+    with _switched("keep_inputs", True):
         yield
-    finally:
-        STATE.keep_inputs = prev
-        _update_noting()
 
 
 # ----------------------------------------------------------------------------------------------
-# anomaly mode
+# what the modes note on a record
 
 
-def note(record: Record, arrays: list[np.ndarray], outs: tuple,
-         options: dict[str, Any] | None = None) -> None:
+def note(record: Record, arrays: list[np.ndarray], outs: tuple, options: dict[str, Any]
+         ) -> None:
     """What the modes ask a record to remember: its scope; the user's line (anomaly mode and
     audits); copies of its inputs and its forward's keyword options (audits, which re-run
     forward). Anomaly mode also checks the outputs are finite."""
@@ -171,7 +165,7 @@ def note(record: Record, arrays: list[np.ndarray], outs: tuple,
     if STATE.keep_inputs:
         record.input_arrays = tuple(np.array(a, copy=True) for a in arrays)
         record.options = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-                          for k, v in (options or {}).items()}
+                          for k, v in options.items()}
     if STATE.anomaly:
         for o in outs:
             check_finite(record, np.asarray(o), "output")

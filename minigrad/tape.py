@@ -152,6 +152,7 @@ def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tens
     this_pass, anomaly = new_pass(), is_anomaly_enabled()
     send(source_of(root), seed, found)
     tape = tape_of(root)
+    rows = {id(r): i for i, r in enumerate(tape)} if explain else {}
     try:
         for row in range(len(tape) - 1, -1, -1):
             record = tape[row]
@@ -164,13 +165,11 @@ def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tens
                 if record.guards:
                     verify_unchanged(record, this_pass)  # saved arrays changed since forward?
                 in_grads = call_rule(record, out_grads)
-                summed = []
-                for source, g in zip(record.inputs, in_grads):
-                    summed.append(g is not None and (type(source) is tuple or
-                                                     source.requires_grad)
-                                  and send(source, g, found, record, anomaly))
+                summed = [g is not None and (type(source) is tuple or source.requires_grad)
+                          and send(source, g, found, record, anomaly)
+                          for source, g in zip(record.inputs, in_grads)]
                 if explain:
-                    yield explain_step(row, tape, record, out_grads, in_grads, summed)
+                    yield explain_step(row, rows, record, out_grads, in_grads, summed)
             if not retain_graph:
                 record.release()
     finally:  # stopped early (or an error): no half-sent gradient waits for the next backward
@@ -178,10 +177,9 @@ def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tens
             record.grads = None
 
 
-def explain_step(row: int, tape: list[Record], record: Record, out_grads: list[np.ndarray],
+def explain_step(row: int, rows: dict[int, int], record: Record, out_grads: list[np.ndarray],
                  in_grads: tuple[Any, ...], summed: list[bool]) -> Step:
-    """The `Step` that `backward_steps` shows for one row."""
-    rows = {id(r): i for i, r in enumerate(tape)}
+    """The `Step` that `backward_steps` shows for one row (`rows`: record id -> row)."""
     doc = (record.fn.__doc__ or record.name).strip().splitlines()[0]
     labels = [label_of(source, rows) for source in record.inputs]
     return Step(row, record.name, doc, out_grads, record.saved, list(zip(labels, in_grads)),
