@@ -272,37 +272,47 @@ class Tensor:
     # Comparisons compare values element-wise and return NumPy boolean arrays (no gradient
     # flows through a comparison); tensors stay hashable by identity.
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
-        return np.equal(self.data, _value(other))
+        return ops.equal(self, other)
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
-        return np.not_equal(self.data, _value(other))
+        return ops.not_equal(self, other)
 
     def __lt__(self, other: Any) -> np.ndarray:
-        return np.less(self.data, _value(other))
+        return ops.less(self, other)
 
     def __le__(self, other: Any) -> np.ndarray:
-        return np.less_equal(self.data, _value(other))
+        return ops.less_equal(self, other)
 
     def __gt__(self, other: Any) -> np.ndarray:
-        return np.greater(self.data, _value(other))
+        return ops.greater(self, other)
 
     def __ge__(self, other: Any) -> np.ndarray:
-        return np.greater_equal(self.data, _value(other))
+        return ops.greater_equal(self, other)
 
     __hash__ = object.__hash__
 
     def __array_ufunc__(self, ufunc: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        """`ndarray + Tensor` and friends: the ops for what they mean, a clear error otherwise."""
-        op = _UFUNC_OPS.get(ufunc.__name__)
-        if method == "__call__" and not kwargs and op is not None:
-            return op(*args)
+        """`np.exp(t)`, `ndarray * t`: the minigrad op NumPy's ufunc stands for, recorded.
+
+        This is what lets one backward rule, written in NumPy, run on arrays (numbers) and on
+        Tensors (a recorded graph, for `create_graph=True`). Unknown ufuncs, ufunc methods
+        (`np.add.at`) and `out=` get a clear error instead of a silently dropped tape.
+        """
+        op = ops.NUMPY.get(ufunc)
+        if method == "__call__" and op is not None and "out" not in kwargs:
+            return op(*args, **kwargs)
+        what = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
         raise TypeError(
-            f"numpy.{ufunc.__name__} does not take minigrad Tensors (it would drop the tape): "
-            f"use the minigrad op (e.g. minigrad.{ufunc.__name__}) to record it, or apply "
-            "NumPy to t.data for a plain array."
+            f"numpy.{what} does not take minigrad Tensors"
+            f"{' with out=' if 'out' in kwargs else ''} (it would drop the tape): use the "
+            "minigrad op to record it, or apply NumPy to t.data for a plain array."
         )
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """`np.sum(t, axis=0)`, `np.where(c, t, 0)`: the minigrad op of that name, recorded."""
+        op = ops.NUMPY.get(func)
+        if op is not None:
+            return op(*args, **kwargs)
         name = func.__name__
         raise TypeError(
             f"numpy.{name} does not take minigrad Tensors (it would drop the tape): use "
@@ -332,11 +342,6 @@ class Tensor:
         return ops.transpose(self, axes or None)
 
 
-def _value(x: Any) -> Any:
-    """The array behind a Tensor; anything else as it is (for comparisons)."""
-    return x.data if isinstance(x, Tensor) else x
-
-
 def as_tensor(x: Any) -> Tensor:
     """`x` if it is a Tensor, else a constant Tensor (requires_grad=False) of it."""
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -344,14 +349,6 @@ def as_tensor(x: Any) -> Tensor:
 
 from . import ops  # noqa: E402  (the ops need `Tensor`, defined above)
 
-_UFUNC_OPS = {
-    "add": ops.add, "subtract": ops.sub, "multiply": ops.mul, "divide": ops.div,
-    "true_divide": ops.div, "power": ops.power, "matmul": ops.matmul, "negative": ops.neg,
-    "exp": ops.exp, "log": ops.log, "tanh": ops.tanh, "maximum": ops.maximum,
-    "equal": lambda a, b: np.equal(_value(a), _value(b)),
-    "not_equal": lambda a, b: np.not_equal(_value(a), _value(b)),
-    "less": lambda a, b: np.less(_value(a), _value(b)),
-    "less_equal": lambda a, b: np.less_equal(_value(a), _value(b)),
-    "greater": lambda a, b: np.greater(_value(a), _value(b)),
-    "greater_equal": lambda a, b: np.greater_equal(_value(a), _value(b)),
-}
+for _name, _op in ops.METHODS.items():  # t.max(axis=0) is ops.max(t, axis=0), and so on
+    if _name not in Tensor.__dict__:
+        setattr(Tensor, _name, _op)

@@ -1,38 +1,33 @@
-"""Every primitive op, by family. Each op is a `Function` with its backward beside its forward."""
+"""Every primitive op, by family. Each op is a `Function` with its backward beside its forward.
 
-from .activations import log_softmax, relu, sigmoid, softmax, tanh
-from .elementwise import (
-    Add,
-    Div,
-    Mul,
-    Sub,
-    add,
-    div,
-    exp,
-    log,
-    maximum,
-    mul,
-    neg,
-    power,
-    sub,
-    where,
-)
-from .linalg import MatMul, matmul
-from .losses import (
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    mse,
-)
-from .reductions import mean, sum
-from .shape import concat, contiguous, getitem, reshape, split, stack, transpose
+Each family module lists its public functions in `__all__`, the NumPy callables that stand for
+its ops in `NUMPY` (so `np.exp(t)` or `np.where(c, t, 0)` on a Tensor records the op: that is
+how one backward rule, written in NumPy, also runs on Tensors for `create_graph=True`), and its
+Tensor methods in `METHODS` (`t.max(axis=0)` is `max(t, axis=0)`).
+"""
 
-__all__ = [
-    "Add", "Div", "MatMul", "Mul", "Sub",
-    "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "concat", "contiguous",
-    "cross_entropy",
-    "div", "exp", "getitem",
-    "log", "log_softmax", "matmul", "maximum", "mean", "mse", "mul", "neg", "power", "relu",
-    "reshape", "sigmoid", "softmax", "split", "stack", "sub", "sum", "tanh", "transpose", "where",
-]
+from typing import Any
 
+from . import activations, axes, elementwise, indexing, linalg, logic, losses, reductions, shape
+from .activations import *  # noqa: F403
+from .axes import *  # noqa: F403
+from .elementwise import *  # noqa: F403
+from .elementwise import Add, Div, Mul, Sub
+from .indexing import *  # noqa: F403
+from .linalg import *  # noqa: F403
+from .linalg import MatMul
+from .logic import *  # noqa: F403
+from .losses import *  # noqa: F403
+from .reductions import *  # noqa: F403
+from .shape import *  # noqa: F403
+
+FAMILIES = (elementwise, activations, logic, linalg, reductions, axes, shape, indexing, losses)
+
+NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
+METHODS: dict[str, Any] = {}  # Tensor method name -> the op
+for _family in FAMILIES:
+    NUMPY.update(getattr(_family, "NUMPY", {}))
+    METHODS.update(getattr(_family, "METHODS", {}))
+
+__all__ = ["Add", "Div", "MatMul", "Mul", "Sub"] + sorted(
+    {name for family in FAMILIES for name in family.__all__})

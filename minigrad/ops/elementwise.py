@@ -12,8 +12,11 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from .logic import values
 
-__all__ = ["add", "div", "exp", "log", "maximum", "mul", "neg", "power", "sub", "where"]
+__all__ = ["add", "div", "exp", "log", "maximum", "mul", "neg", "ones_like", "power", "sub",
+           "where",
+           "zeros_like"]
 
 
 def _real_only(op: str, *arrays: np.ndarray) -> None:
@@ -137,9 +140,9 @@ class Pow(Function):
         if need_a:  # exponent 1 instead of −1 where b = 0: b·a¹ = 0, no 0·0⁻¹
             ga = g * b * a ** (np.where(b == 0, 1, b - 1) if at_zero else b - 1)
         if need_b:
-            if at_zero:  # log a is left 0 where a = 0 and b ≥ 0 (z ∈ {0, 1} there)
-                keep = ~(zero & (np.real(b) >= 0))
-                log_a = np.log(a, out=np.zeros(keep.shape, np.result_type(a, 1.0)), where=keep)
+            if at_zero:  # log a is taken as log 1 = 0 where a = 0 and b ≥ 0 (z ∈ {0, 1} there)
+                keep = ~(zero & (values(b).real >= 0))
+                log_a = np.log(np.where(keep, a, 1))
             else:
                 log_a = np.log(a)
             gb = g * z * log_a
@@ -259,3 +262,18 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     if c.dtype != np.bool_:
         raise TypeError(f"where: cond must be a boolean array, got dtype {c.dtype}")
     return Where.apply(a, b, cond=c)
+
+
+def zeros_like(x: Any) -> Tensor:
+    """A constant Tensor of zeros shaped like `x` (no gradient flows into a constant)."""
+    return Tensor._make(np.zeros_like(values(x)), False, None, 0)
+
+
+def ones_like(x: Any) -> Tensor:
+    """A constant Tensor of ones shaped like `x`."""
+    return Tensor._make(np.ones_like(values(x)), False, None, 0)
+
+
+NUMPY = {np.add: add, np.subtract: sub, np.multiply: mul, np.divide: div, np.negative: neg,
+         np.power: power, np.exp: exp, np.log: log, np.maximum: maximum, np.where: where,
+         np.zeros_like: zeros_like, np.ones_like: ones_like}

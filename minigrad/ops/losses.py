@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels
 from ..function import Function
 from ..tensor import Tensor
-from .activations import _shift, log_softmax
+from .activations import _shift, log_softmax, sigmoid_of
+from .logic import values
 from .reductions import mean as _mean
 from .reductions import sum as _sum
 
@@ -71,22 +71,6 @@ def _xlog(c: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _xdiv(c: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """c / p, with 0 / 0 = 0 exactly and no warnings."""
-    out = np.zeros(np.broadcast_shapes(c.shape, p.shape), dtype=np.result_type(c, p))
-    mask = np.broadcast_to(c != 0, out.shape)
-    with np.errstate(divide="ignore"):
-        np.divide(c, p, where=mask, out=out)
-    return out
-
-
-def _clamped_log(p: np.ndarray) -> np.ndarray:
-    """max(log p, LOG_MIN) for real p ∈ [0, 1]: log 0 gives LOG_MIN, without a warning."""
-    with np.errstate(divide="ignore"):
-        out = np.log(p)
-    return np.maximum(out, LOG_MIN, out=out)
-
-
 class BinaryCrossEntropy(Function):
     """L = −y log ŷ − (1 − y) log(1 − ŷ), element-wise (the notes' L⟨t⟩), as PyTorch's BCELoss.
 
@@ -106,20 +90,32 @@ class BinaryCrossEntropy(Function):
         ctx.save_for_backward(yh, y)
         if yh.dtype.kind == "c":
             return -(_xlog(y, yh) + _xlog(1 - y, 1 - yh))
-        return -(y * _clamped_log(yh) + (1 - y) * _clamped_log(1 - yh))
+        return -(y * _floored_log(yh) + (1 - y) * _floored_log(1 - yh))
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         yh, y = ctx.saved_tensors
         if yh.dtype.kind == "c":
-            g_yh = g * (_xdiv(1 - y, 1 - yh) - _xdiv(y, yh))
+            g_yh = g * (_safe_div(1 - y, 1 - yh) - _safe_div(y, yh))
         else:
             g_yh = g * ((1 - y) / np.maximum(1 - yh, DIV_MIN) - y / np.maximum(yh, DIV_MIN))
         if not ctx.needs_input_grad[1]:  # the usual case: targets are constants
             return g_yh, None
         if yh.dtype.kind == "c":
             return g_yh, g * (np.log(1 - yh) - np.log(yh))
-        return g_yh, g * (_clamped_log(1 - yh) - _clamped_log(yh))
+        return g_yh, g * (_floored_log(1 - yh) - _floored_log(yh))
+
+
+def _safe_div(c: Any, p: Any) -> Any:
+    """c / p with 0 / 0 = 0 where c = 0 (arrays or Tensors: the rule of a backward)."""
+    nonzero = values(c) != 0
+    return np.where(nonzero, c / np.where(nonzero, p, 1), 0)
+
+
+def _floored_log(p: Any) -> Any:
+    """max(log p, LOG_MIN) for p ∈ [0, 1], log 0 included, NaN kept (arrays or Tensors)."""
+    above = ~(values(p) <= np.exp(LOG_MIN))
+    return np.where(above, np.log(np.where(above, p, 1)), LOG_MIN)
 
 
 def _check_probabilities(op: str, y_hat: Tensor) -> None:
@@ -160,8 +156,7 @@ class BCEWithLogits(Function):
     @staticmethod
     def forward(ctx: Any, z: np.ndarray, y: np.ndarray, *, target_grad: bool = False
                 ) -> np.ndarray:
-        s = kernels.sigmoid(z)
-        ctx.save_for_backward(s, y, z) if target_grad else ctx.save_for_backward(s, y)
+        ctx.save_for_backward(z, y)
         if z.dtype.kind == "c":
             pos = z.real >= 0
             with np.errstate(over="ignore"):
@@ -176,11 +171,11 @@ class BCEWithLogits(Function):
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        s, y = ctx.saved_tensors[:2]
-        g_z = g * (s - y)
+        z, y = ctx.saved_tensors
+        g_z = g * (sigmoid_of(z) - y)
         if not ctx.needs_input_grad[1]:  # the usual case: targets are constants
             return g_z, None
-        return g_z, -g * ctx.saved_tensors[2]
+        return g_z, -g * z
 
 
 def binary_cross_entropy_with_logits(z: Any, y: Any, reduction: str = "notes") -> Tensor:
@@ -206,15 +201,16 @@ class SoftmaxCrossEntropy(Function):
     @staticmethod
     def forward(ctx: Any, z: np.ndarray, y: np.ndarray, *, scale: float) -> np.ndarray:
         zs = z - _shift(z, 0)
-        e = np.exp(zs)
-        total = e.sum(axis=0, keepdims=True)
-        ctx.save_for_backward(e / total, y)
+        total = np.exp(zs).sum(axis=0, keepdims=True)
+        ctx.save_for_backward(z, y)
         ctx.scale = scale
         return np.asarray(-(y * (zs - np.log(total))).sum() * scale)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        s, y = ctx.saved_tensors
+        z, y = ctx.saved_tensors
+        e = np.exp(z - _shift(values(z), 0))  # softmax(z), recomputed: z is what was saved
+        s = e / e.sum(axis=0, keepdims=True)
         return (s * y.sum(axis=0, keepdims=True) - y) * (g * ctx.scale), None
 
 

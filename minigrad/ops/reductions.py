@@ -57,3 +57,6 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A0
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over `axis` (all by default), like `np.mean`."""
     return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+NUMPY = {np.sum: sum, np.mean: mean}

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, transpose, indexing, and the notes' stacking `[a; x]` (concat)."""
+"""Shape ops: reshape, transpose, and the notes' stacking `[a; x]` (concat), split, stack."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from .indexing import scatter_add
 
-__all__ = ["concat", "contiguous", "getitem", "reshape", "split", "stack", "transpose"]
+__all__ = ["concat", "contiguous", "reshape", "split", "stack", "transpose"]
 
 
 class Reshape(Function):
@@ -68,61 +69,7 @@ class Transpose(Function):
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         if ctx.axes is None:
             return (g.transpose(),)
-        return (g.transpose(np.argsort(ctx.axes)),)
-
-
-def _picks_each_element_once(index: Any) -> bool:
-    """True if `index` cannot pick an element twice: only ints, slices, None and Ellipsis, or
-    one integer array without repeats (e.g. the columns of W of distinct token ids)."""
-    items = index if isinstance(index, tuple) else (index,)
-    arrays = [i for i in items if isinstance(i, np.ndarray)]
-    if not all(isinstance(i, (int, np.integer, slice, np.ndarray)) or i is None or i is Ellipsis
-               for i in items):
-        return False
-    if not arrays:
-        return True
-    a = arrays[0]
-    return (len(arrays) == 1 and a.dtype.kind in "iu" and a.ndim == 1
-            and (a.size <= 1 or (a.min() >= 0 and np.unique(a).size == a.size)))
-
-
-class GetItem(Function):
-    """z = x[index];  the gradient is scattered back: zeros with g added at the indexed places.
-
-    Integer-array indices may repeat an element (e.g. gathering the columns of `W` picked by
-    token ids): the scatter then adds (`np.add.at`), so repeated columns get the sum.
-    """
-
-    name = "index"
-
-    @staticmethod
-    def forward(ctx: Any, x: np.ndarray, *, index: Any) -> np.ndarray:
-        ctx.shape, ctx.dtype, ctx.index = x.shape, x.dtype, index
-        try:
-            return x[index]
-        except IndexError as err:
-            raise IndexError(f"index: cannot index a tensor of shape {x.shape} with "
-                             f"{_describe_index(index)}: {err}") from None
-
-    @staticmethod
-    def backward(ctx: Any, g: np.ndarray) -> tuple:
-        out = np.zeros(ctx.shape, dtype=np.result_type(ctx.dtype, g.dtype))
-        if _picks_each_element_once(ctx.index):
-            out[ctx.index] = g
-        else:                          # repeated picks add up (np.add.at is the slow path)
-            np.add.at(out, ctx.index, g)
-        return (out,)
-
-
-def _describe_index(index: Any) -> str:
-    """`index` for a message: arrays by dtype and shape (they may be long), the rest by repr."""
-    if isinstance(index, tuple):
-        inner = ", ".join(_describe_index(i) for i in index)
-        return f"({inner},)" if len(index) == 1 else f"({inner})"
-    if isinstance(index, np.ndarray):
-        article = "an" if index.dtype.name[0] in "aeio" else "a"
-        return f"{article} {index.dtype} array of shape {index.shape}"
-    return repr(index)
+        return (g.transpose(tuple(np.argsort(ctx.axes).tolist())),)
 
 
 class Contiguous(Function):
@@ -198,7 +145,7 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, bounds: tuple[int, ...], axis: int) -> tuple:
-        ctx.axis, ctx.dtype, ctx.shape = axis, x.dtype, x.shape
+        ctx.axis, ctx.shape = axis, x.shape
         ctx.places = _places(bounds, axis)
         # np.split semantics: indices that go backwards give empty or overlapping pieces
         ctx.tiles = all(lo <= hi for lo, hi in zip(bounds[:-1], bounds[1:]))
@@ -206,13 +153,13 @@ class Split(Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: np.ndarray) -> tuple:
-        dtype = np.result_type(ctx.dtype, *grads)
         if ctx.tiles:  # the pieces tile x (the engine passes zeros for unused ones): join them
-            return (np.concatenate(grads, axis=ctx.axis).astype(dtype, copy=False),)
-        out = np.zeros(ctx.shape, dtype=dtype)
+            return (np.concatenate(grads, axis=ctx.axis),)
+        total = None   # overlapping or empty pieces: each gradient added back at its place
         for place, g in zip(ctx.places, grads):
-            out[place] += g
-        return (out,)
+            part = scatter_add(g, place, ctx.shape)
+            total = part if total is None else total + part
+        return (total,)
 
 
 class Stack(Function):
@@ -233,7 +180,8 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        return tuple(np.moveaxis(g, ctx.axis, 0))
+        head = (slice(None),) * ctx.axis
+        return tuple(g[head + (k,)] for k in range(g.shape[ctx.axis]))
 
 
 def contiguous(x: Any) -> Tensor:
@@ -285,36 +233,6 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
                 f"{shape}; pass each of 0..{nd - 1} once (negative counts from the end), e.g. "
                 f"{tuple(range(nd - 1, -1, -1))}")
     return Transpose.apply(x, axes=axes)
-
-
-def _index_part(i: Any) -> Any:
-    """One component of an index: arrays are copied (the tape keeps them until backward)."""
-    if isinstance(i, Tensor):
-        raise TypeError(
-            "index: Tensors hold floats, so they cannot index; index with a NumPy integer or "
-            "boolean array (e.g. t[ids] with ids = np.array([...]))"
-        )
-    if isinstance(i, list):
-        if not i:
-            return np.zeros(0, dtype=np.intp)
-        try:
-            return np.array(i)
-        except ValueError:
-            raise IndexError(f"index: the list {i!r} is not a rectangular list of integers; "
-                             "index with integers, slices or a NumPy integer or boolean "
-                             "array") from None
-    if isinstance(i, np.ndarray):
-        return i.copy()
-    return i
-
-
-def getitem(x: Any, index: Any) -> Tensor:
-    """`x[index]` with NumPy semantics (basic slices, integer arrays, boolean masks)."""
-    if isinstance(index, tuple):
-        index = tuple(_index_part(i) for i in index)
-    else:
-        index = _index_part(index)
-    return GetItem.apply(x, index=index)
 
 
 def _pieces(fn: str, tensors: Any) -> Sequence[Any]:
@@ -389,3 +307,8 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
                  for i in _split_points(indices_or_sections)]
         bounds = [0, *inner, n]
     return list(Split.apply(t, bounds=tuple(bounds), axis=axis))
+
+
+NUMPY = {np.concatenate: concat, np.stack: stack, np.reshape: reshape, np.transpose: transpose,
+         np.split: split}
+METHODS = {"contiguous": contiguous}
