@@ -3,7 +3,10 @@
 Float64 gradients on every element against finite differences (`check_grad`, over Hypothesis
 shapes, axes and keepdims); values against NumPy; exact gradients at the points where a choice
 is made (ties, zeros in prod, zero variance, the zero vector); NumPy dispatch, Tensor methods,
-dtypes and complex input as the module documents them.
+dtypes and complex input as the module documents them. Second order (`check_grad2`: the
+backward recorded with create_graph, differentiated again, against finite differences of the
+first-order gradient): every element on fixed small cases, along a random direction for
+Hypothesis cases, and exact values at the kinks and for a third derivative.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import strategies as S
+from _higher import check_grad2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ops_grad import check_grad, cotangent
@@ -325,3 +329,95 @@ def test_axis_errors_name_the_function():
         mg.var(np.ones((2, 3)), axis=(0, -2))
     with pytest.raises(TypeError, match="^cumsum: axis must be an integer or None"):
         mg.cumsum(np.ones((2, 3)), axis=(0, 1))
+
+
+# ------------------------------------------------------------------------------ second order
+
+X = np.array([[0.5, -1.25, 2.0, 0.3], [1.5, 0.75, -0.25, 1.1], [0.9, 0.0, 1.3, 0.0]])
+SECOND = {  # fixed small cases; the last row of X has two zeros
+    "max": lambda t: t.max(axis=1),
+    "min keepdims": lambda t: mg.min(t, axis=0, keepdims=True),
+    "prod, 0/1/2 zeros per row": lambda t: t.prod(axis=1),
+    "prod, one zero in all": lambda t: mg.prod(t[1:, 1:], axis=(-1, 0)),
+    "prod, no zero": lambda t: t[:2].prod(),
+    "cumsum": lambda t: t.cumsum(1),
+    "cumprod with zeros": lambda t: t.cumprod(1),
+    "cumprod flat": lambda t: t.cumprod(),
+    "var ddof=1": lambda t: t.var(1, ddof=1),
+    "std": lambda t: mg.std(t, axis=0, keepdims=True),
+    "logsumexp": lambda t: t.logsumexp((0, 1)),
+    "norm 2": lambda t: t[:2].norm(axis=1),
+    "norm 1": lambda t: t[:2].norm(1, axis=-1),
+    "norm inf": lambda t: t[:2].norm(np.inf, axis=1, keepdims=True),
+    "norm -inf": lambda t: mg.norm(t[:2], -np.inf, axis=0),
+    "norm fro": lambda t: mg.norm(t, "fro"),
+}
+
+
+@pytest.mark.parametrize("case", list(SECOND))
+def test_second_derivatives_every_element(case):
+    check_grad2(SECOND[case], X)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_second_derivatives_every_element(reverse):
+    a, b = X[:2, :3], X[1:, 1:]
+    check_grad2(lambda s, t: reductions.scan(s, t, 1, reverse), a, b)
+
+
+@pytest.mark.parametrize("op", list(REDUCTIONS))
+@settings(max_examples=20)
+@given(data=st.data())
+def test_reduction_second_derivatives_directional(op, data):
+    values, fn, _ = REDUCTIONS[op]
+    shape, axis, keepdims = data.draw(reduction_case())
+    check_grad2(lambda t: fn(t, axis=axis, keepdims=keepdims), data.draw(values(shape)),
+                directional=True)
+
+
+@pytest.mark.parametrize("op", ["cumsum", "cumprod"])
+@settings(max_examples=20)
+@given(data=st.data())
+def test_scans_second_derivatives_directional(op, data):
+    shape = data.draw(S.shapes(min_dims=1, max_dims=3), label="shape")
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    x = data.draw(S.arrays(shape, -1.5, 1.5), label="x")
+    check_grad2(lambda t: getattr(mg, op)(t, axis=axis), x, directional=True)
+
+
+@settings(max_examples=30)
+@given(case=norm_case())
+def test_norm_second_derivatives_directional(case):
+    x, kw = case
+    check_grad2(lambda t: mg.norm(t, **kw), x, directional=True)
+
+
+def hessian_along(fn, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """H v of Σ fn(x), by differentiating the recorded gradient again."""
+    t = Tensor(x, requires_grad=True)
+    (g,) = mg.grad(fn(t).sum(), t, create_graph=True)
+    if not g.requires_grad:  # the gradient is a constant: no second derivative at all
+        return np.zeros_like(x)
+    (hv,) = mg.grad((g * v).sum(), t, allow_unused=True)
+    return np.zeros_like(x) if hv is None else hv
+
+
+def test_second_derivative_is_zero_where_std_and_norm_choose_zero():
+    # The documented choice at the kinks: first derivative 0 and, recorded, second also 0.
+    v = np.array([1.0, -2.0, 0.5])
+    for fn, x in [(mg.std, np.full(3, 2.0)), (lambda t: mg.std(t, ddof=1), np.full(3, 0.1)),
+                  (mg.norm, np.zeros(3)), (lambda t: mg.norm(t, 1), np.zeros(3)),
+                  (lambda t: mg.norm(t, np.inf), np.zeros(3))]:
+        np.testing.assert_array_equal(hessian_along(fn, x, v), 0.0)
+
+
+def test_third_derivatives_of_prod_and_cumprod():
+    # ∂³(xyzw)/∂x∂y∂z = w, and Σ cumprod(x, y, z) = x + xy + xyz has ∂³/∂x∂y∂z = 1: the backward
+    # of the backward of the backward (prod → cumprod → scan) recorded and differentiated.
+    for fn, x, expected in [(mg.prod, np.array([2.0, 0.0, 0.0, 5.0]), 5.0),
+                            (mg.cumprod, np.array([0.0, 3.0, 0.0]), 1.0)]:
+        t = Tensor(x, requires_grad=True)
+        (g,) = mg.grad(fn(t).sum(), t, create_graph=True)
+        (h,) = mg.grad(g[0], t, create_graph=True)
+        (third,) = mg.grad(h[1], t)
+        assert third[2] == expected
