@@ -51,10 +51,16 @@ def _shift(t: Any, axis: int, by: int, fill: int) -> Any:
     n = t.shape[axis]
     moved = t[(slice(None),) * axis + (np.roll(np.arange(n), by),)]
     edge = np.zeros((n,) + (1,) * (t.ndim - 1 - axis), dtype=t.dtype)
-    if n:
-        edge[0 if by > 0 else -1] = 1
+    edge[slice(0, 1) if by > 0 else slice(n - 1, n)] = 1  # the freed end (none if n = 0)
     out = moved * (1 - edge)
     return out + edge if fill else out
+
+
+def _share(a: np.ndarray, m: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """1/(number of ties) where `a` equals its reduced extreme `m` (kept dims), else 0; a NaN
+    extreme goes to the NaNs it came from (torch.amax's rule)."""
+    tied = (a == m) | (np.isnan(a) & np.isnan(m))
+    return tied / tied.sum(axis=axes, keepdims=True)
 
 
 class Sum(Function):
@@ -98,9 +104,8 @@ class Max(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         x, out = ctx.saved_tensors
-        tied = values(x) == _keep(values(out), ctx.shape, ctx.axes)
-        share = (tied / tied.sum(axis=ctx.axes, keepdims=True)).astype(x.dtype)
-        return (_keep(g, ctx.shape, ctx.axes) * share,)
+        share = _share(values(x), _keep(values(out), ctx.shape, ctx.axes), ctx.axes)
+        return (_keep(g, ctx.shape, ctx.axes) * share.astype(x.dtype),)
 
 
 class Min(Max):
@@ -263,8 +268,7 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0)  # all −inf (or an inf): no shift needed
         with np.errstate(divide="ignore"):   # log 0 = −inf where every term is exp(−inf)
             out = np.log(np.sum(np.exp(x - m), axis=ctx.axes, keepdims=True)) + m
-        if not keepdims:
-            out = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in ctx.axes))
+        out = out if keepdims else np.squeeze(out, axis=ctx.axes)
         ctx.save_for_backward(x, out)
         return out
 
@@ -281,11 +285,9 @@ class Norm(Function):
     def forward(ctx: Any, x: np.ndarray, *, ord: Any, axes: tuple, keepdims: bool) -> np.ndarray:  # noqa: A002
         _real_only("norm", x)
         ctx.ord, ctx.axes, ctx.shape = ord, axes, x.shape
-        if ord == 2:
-            out = np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims))
-        else:
-            reduce = np.sum if ord == 1 else np.max if ord > 0 else np.min
-            out = reduce(np.abs(x), axis=axes, keepdims=keepdims)
+        reduce = np.sum if ord == 1 else np.max if ord > 0 else np.min
+        out = (np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims)) if ord == 2
+               else reduce(np.abs(x), axis=axes, keepdims=keepdims))
         ctx.save_for_backward(x, out)
         return out
 
@@ -300,8 +302,8 @@ class Norm(Function):
         sign = np.sign(xv)
         if ctx.ord == 1:
             return (gk * sign,)
-        tied = np.abs(xv) == _keep(values(out), shape, axes)
-        return (gk * (sign * tied / tied.sum(axis=axes, keepdims=True)).astype(x.dtype),)
+        share = _share(np.abs(xv), _keep(values(out), shape, axes), axes)
+        return (gk * (sign * share).astype(x.dtype),)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001

@@ -170,6 +170,12 @@ def test_max_min_ties_share_the_gradient_evenly():
     np.testing.assert_array_equal(every, np.ones((2, 3)))  # six tied: 6 × 1/6 each
 
 
+def test_a_nan_maximum_sends_the_gradient_to_the_nans():
+    x = np.array([[np.nan, 1.0, np.nan], [3.0, 3.0, 1.0]])  # torch.amax's rule
+    np.testing.assert_array_equal(grad_of(lambda t: t.max(axis=1), x),
+                                  [[0.5, 0, 0.5], [0.5, 0.5, 0]])
+
+
 def test_prod_with_one_and_two_zeros_in_the_reduced_axis():
     x = np.array([[2.0, 3.0, 4.0, 5.0], [2.0, 0.0, 3.0, 4.0], [2.0, 0.0, 3.0, 0.0]])
     g = grad_of(lambda t: t.prod(axis=1), x)
