@@ -174,11 +174,12 @@ def _vjp(ctx: Any, g: Any) -> tuple:
 
 def _prepare(ctx: Any, name: str, subscripts: str, ins: Sequence[str], out: str,
              arrays: Sequence[np.ndarray], optimize: Any) -> str:
-    """Check the sizes, keep what backward needs, and return the explicit subscripts."""
+    """Check the sizes, keep what backward needs, and return the explicit subscripts. The
+    gradients' einsums take `optimize` too, but not a contraction path: that was the forward's."""
     shapes = tuple(a.shape for a in arrays)
     ctx.sizes = _sizes(name, subscripts, ins, shapes)
-    ctx.subscripts, ctx.ins, ctx.out, ctx.shapes, ctx.optimize = (
-        subscripts, tuple(ins), out, shapes, optimize)
+    ctx.subscripts, ctx.ins, ctx.out, ctx.shapes = subscripts, tuple(ins), out, shapes
+    ctx.optimize = optimize if isinstance(optimize, (bool, str)) else "greedy"
     if len(arrays) > 1:
         ctx.save_for_backward(*arrays)
     return ",".join(ins) + "->" + out
@@ -294,7 +295,7 @@ class TensorDot(Function):
             sb[j] = sa[i]
         out = "".join(c for i, c in enumerate(sa) if i not in ax_a) + "".join(
             c for j, c in enumerate(sb) if j not in ax_b)
-        _prepare(ctx, "tensordot", f"axes={axes!r}", [sa, "".join(sb)], out, [a, b], True)
+        _prepare(ctx, "tensordot", f"axes={axes!r}", [sa, "".join(sb)], out, [a, b], False)
         return np.tensordot(a, b, axes=(ax_a, ax_b))
 
     @staticmethod
@@ -311,7 +312,7 @@ class Outer(Function):
     @staticmethod
     def forward(ctx: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         sa, sb = _LETTERS[:a.ndim], _LETTERS[a.ndim:a.ndim + b.ndim]
-        _prepare(ctx, "outer", "outer", [sa, sb], sa + sb, [a, b], True)
+        _prepare(ctx, "outer", "outer", [sa, sb], sa + sb, [a, b], False)
         return np.outer(a, b)
 
     @staticmethod
@@ -335,7 +336,7 @@ class Inner(Function):
                                  "they must have equal sizes")
             sb = sb[:-1] + sa[-1]
         out = sa[:-1] + sb[:-1] if a.ndim and b.ndim else sa + sb
-        _prepare(ctx, "inner", "inner", [sa, sb], out, [a, b], True)
+        _prepare(ctx, "inner", "inner", [sa, sb], out, [a, b], False)
         return np.inner(a, b)
 
     @staticmethod
