@@ -45,6 +45,7 @@ PATTERNS = [
     (",ij->ij", [(), (2, 3)]),                         # a scalar operand
     ("ij,jk", [(3, 4), (4, 2)]),                       # implicit output: 'ik'
     ("ba", [(3, 2)]),                                  # implicit output sorts: a transpose
+    ("aB", [(2, 3)]),                                  # ... upper case first, as in NumPy
     ("ii", [(3, 3)]),                                  # implicit trace
     ("...,...", [(4,), (2, 4)]),                       # implicit '...': broadcast product
     ("i,i,i->i", [(1,), (3,), (3,)]),                  # size 1 stretched in a 3-operand sum
