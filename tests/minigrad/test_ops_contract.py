@@ -9,6 +9,7 @@ import _fd as fd
 import numpy as np
 import pytest
 import strategies as S
+from _higher import check_grad2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -323,3 +324,47 @@ def test_other_errors():
     with pytest.raises(ValueError, match=r"inner: \(3×4\)\(5×6\): the last axes \(sizes 4 and "
                        r"6\) are summed together"):
         mg.inner(a, b)
+
+
+# ------------------------------------------------------------------------- second order
+# The gradient of a contraction is a contraction of g with the other operands, so its own
+# derivatives (w.r.t. every operand) are again contractions: checked on the recorded backward.
+
+
+@pytest.mark.parametrize(("subscripts", "shapes"), PATTERNS, ids=IDS)
+def test_einsum_second_order_every_element(subscripts, shapes):
+    check_grad2(lambda *ts: mg.einsum(subscripts, *ts), *arrays_for(shapes, seed=9))
+
+
+SECOND_ORDER_OTHERS = [
+    (lambda a, b: mg.tensordot(a, b, 1), [(3, 2), (2, 3)]),
+    (lambda a, b: mg.tensordot(a, b, ([1, 0], [0, 2])), [(2, 3, 2), (3, 2, 2)]),
+    (mg.outer, [(2, 2), (3,)]),
+    (mg.inner, [(2, 3), (2, 1, 3)]),
+    (mg.dot, [(2, 3), (2, 3, 2)]),
+    (mg.dot, [(3,), (2, 3, 2)]),
+    (lambda a, b: mg.einsum("ij,jk->ik", mg.tanh(a), b) * a.sum(), [(2, 3), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize(("fn", "shapes"), SECOND_ORDER_OTHERS)
+def test_tensordot_outer_inner_dot_second_order_every_element(fn, shapes):
+    check_grad2(fn, *arrays_for(shapes, seed=10))
+
+
+@settings(max_examples=20)
+@given(case=einsum_case())
+def test_einsum_second_order_directional_over_hypothesis_sizes(case):
+    subscripts, xs = case
+    check_grad2(lambda *ts: mg.einsum(subscripts, *ts), *xs, directional=True)
+
+
+def test_third_order_through_einsum():
+    # s = Σ_i x_i³ as einsum('i,i,i->', x, x, x): ∇s = 3x², then 6x, then 6
+    x = Tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
+    (g,) = mg.grad(mg.einsum("i,i,i->", x, x, x), x, create_graph=True)
+    (h,) = mg.grad(mg.einsum("i->", g), x, create_graph=True)
+    (t,) = mg.grad(h.sum(), x)
+    np.testing.assert_allclose(g.data, 3 * x.data**2, rtol=1e-15)
+    np.testing.assert_allclose(h.data, 6 * x.data, rtol=1e-15)
+    np.testing.assert_allclose(t, [6.0, 6.0, 6.0], rtol=1e-15)
