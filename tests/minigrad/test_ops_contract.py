@@ -368,3 +368,21 @@ def test_third_order_through_einsum():
     np.testing.assert_allclose(g.data, 3 * x.data**2, rtol=1e-15)
     np.testing.assert_allclose(h.data, 6 * x.data, rtol=1e-15)
     np.testing.assert_allclose(t, [6.0, 6.0, 6.0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_audit_checks_every_contraction_by_complex_step(dtype):
+    rng = np.random.default_rng(12)
+    A, B, M = (Tensor(rng.normal(size=s).astype(dtype), requires_grad=True)
+               for s in [(3, 4), (4, 3), (2, 3, 3)])
+
+    def f() -> Tensor:
+        out = mg.einsum("ij,jk->ik", A, B).sum() + mg.einsum("...ii->...", M).sum()
+        out = out + mg.einsum("bii,ij,jk->bk", M, A, B).sum() + mg.tensordot(A, B, 1).sum()
+        return out + mg.outer(A, B).sum() + mg.inner(A, B.T).sum()
+
+    report = mg.audit(f)
+    assert report.ok, report
+    mine = [c for c in report if c.op in ("einsum", "tensordot", "outer", "inner")]
+    assert len(mine) == 6
+    assert all(c.checked and c.method.split()[0] == "complex" for c in mine), report
