@@ -282,7 +282,9 @@ def _pairs(axes: Any, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[list[int]
 
 
 class TensorDot(Function):
-    """z = Σ over the paired axes of a and b of a·b (np.tensordot);  ∂L/∂a, ∂L/∂b as einsum."""
+    """z = Σ over paired axes of a·b;  ∂L/∂a = Σ over b's free axes of G·b, and b alike.
+
+    As np.tensordot; the gradients are einsums, like those of `Einsum`."""
 
     name = "tensordot"
 
@@ -304,8 +306,9 @@ class TensorDot(Function):
 
 
 class Outer(Function):
-    """Z_ij = a_i b_j over the flattened a and b (np.outer);  ∂L/∂a_i = Σ_j G_ij b_j, and
-    ∂L/∂b_j = Σ_i G_ij a_i, each reshaped to its operand."""
+    """Z_ij = a_i b_j (a, b flattened);  ∂L/∂a_i = Σ_j G_ij b_j, ∂L/∂b_j = Σ_i G_ij a_i.
+
+    As np.outer: the gradients take the shapes of a and b back."""
 
     name = "outer"
 
@@ -321,8 +324,9 @@ class Outer(Function):
 
 
 class Inner(Function):
-    """z[I, J] = Σ_k a[I, k] b[J, k] over the last axes (np.inner; a product if one is 0-d);
-    ∂L/∂a[I, k] = Σ_J G[I, J] b[J, k], ∂L/∂b[J, k] = Σ_I G[I, J] a[I, k]."""
+    """z[I, J] = Σ_k a[I, k] b[J, k];  ∂L/∂a[I, k] = Σ_J G[I, J] b[J, k], and b alike.
+
+    As np.inner: k is the last axis of both; if either is 0-d, z = a·b."""
 
     name = "inner"
 
