@@ -23,6 +23,7 @@ import numpy as np
 
 from ..function import Function
 from ..tensor import Tensor
+from .activations import sigmoid_of
 from .elementwise import _real_only
 
 __all__ = ["abs", "ceil", "clip", "expm1", "floor", "log1p", "logaddexp", "minimum", "mod",
@@ -198,33 +199,31 @@ class Log1p(Function):
 
 
 class LogAddExp(Function):
-    """z = ln(eᵃ + eᵇ);  ∂z/∂a = eᵃ⁻ᶻ = σ(a − b), ∂z/∂b = eᵇ⁻ᶻ = σ(b − a).
+    """z = ln(eᵃ + eᵇ);  ∂z/∂a = eᵃ / (eᵃ + eᵇ) = σ(a − b), ∂z/∂b = σ(b − a) (as in PyTorch).
 
     Real input: np.logaddexp, i.e. max(a, b) + ln(1 + e^−|a−b|), finite for any finite a, b.
     Complex input: m + ln(eᵃ⁻ᵐ + eᵇ⁻ᵐ) with m = max(Re a, Re b), a real shift (analytic).
-    The exponents a − z and b − z have real parts ≤ 0, so the backward cannot overflow.
+    σ of the difference keeps the gradient exact to rounding even where |a|, |b| are large.
     """
 
     @staticmethod
     def forward(ctx: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
         if a.dtype.kind == "c" or b.dtype.kind == "c":
             m = np.maximum(a.real, b.real)
-            z = m + np.log(np.exp(a - m) + np.exp(b - m))
-        else:
-            z = np.logaddexp(a, b)
-        ctx.save_for_backward(a, b, z)
-        return z
+            return m + np.log(np.exp(a - m) + np.exp(b - m))
+        return np.logaddexp(a, b)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        a, b, z = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return ((g * np.exp(a - z) if need_a else None),
-                (g * np.exp(b - z) if need_b else None))
+        return ((g * sigmoid_of(a - b) if need_a else None),
+                (g * sigmoid_of(b - a) if need_b else None))
 
 
 class Softplus(Function):
-    """y = ln(1 + eˣ) = logaddexp(0, x);  ∂y/∂x = σ(x), computed as eˣ⁻ʸ (exponent ≤ 0).
+    """y = ln(1 + eˣ) = logaddexp(0, x);  ∂y/∂x = σ(x) (the σ op: exact to rounding for any x).
 
     Real input: np.logaddexp(0, x) = max(x, 0) + ln(1 + e^−|x|), finite for every finite x.
     Complex input: s + ln(e⁻ˢ + eˣ⁻ˢ) with the real shift s = max(Re x, 0) (analytic).
@@ -232,18 +231,16 @@ class Softplus(Function):
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
         if x.dtype.kind == "c":
             s = np.maximum(x.real, 0)
-            y = s + np.log(np.exp(-s) + np.exp(x - s))
-        else:
-            y = np.logaddexp(np.zeros((), dtype=x.dtype), x)
-        ctx.save_for_backward(x, y)
-        return y
+            return s + np.log(np.exp(-s) + np.exp(x - s))
+        return np.logaddexp(np.zeros((), dtype=x.dtype), x)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
-        x, y = ctx.saved_tensors
-        return (g * np.exp(x - y),)
+        (x,) = ctx.saved_tensors
+        return (g * sigmoid_of(x),)
 
 
 def sqrt(x: Any) -> Tensor:
