@@ -36,6 +36,12 @@ class Function:
     """Base class of every op: subclass it with static `forward` and `backward`."""
 
     name: str | None = None  # the op's name on the tape (default: the class name, lowercased)
+    #: The backward on arrays only (a Numba kernel, say): used instead of `backward` when no
+    #: graph of the backward is recorded. `backward` stays the rule, and must agree with it.
+    array_backward: Any = None
+    #: False for ops whose backward only runs on arrays (the fused recurrences, compiled
+    #: functions): `create_graph=True` through them raises instead of guessing.
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Record, *arrays: np.ndarray, **options: Any) -> Any:
@@ -124,5 +130,18 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
         shapes.append(o.shape)
     ctx.out_shapes = tuple(shapes)
     if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
+        ctx.saved_from = origins(ctx.saved, arrays, outs)
         guard_saved(ctx, tensors, options)
     return results
+
+
+def origins(saved: tuple, arrays: list[np.ndarray], outs: tuple) -> tuple[int | None, ...]:
+    """Per saved array: input i (as i), output k (as −1 − k), or None (made by forward). With
+    it, `create_graph` hands backward the saved values as Tensors on the graph."""
+    found = []
+    for s in saved:
+        k = next((i for i, a in enumerate(arrays) if a is s), None)
+        if k is None:
+            k = next((-1 - j for j, o in enumerate(outs) if o is s), None)
+        found.append(k)
+    return tuple(found)
