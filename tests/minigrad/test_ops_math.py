@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import strategies as S
+from _higher import check_grad2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -153,6 +154,9 @@ def test_clip_with_tensor_bounds_both_orders(data):
     check_grad(mg.clip, x, lo, hi)
     check_grad(mg.clip, x, hi, lo)                        # lo > hi: every output is hi
     check_grad(lambda t, a, b: t.clip(min=a, max=b), x, lo, hi)
+    second = lambda t, a, b: mg.clip(t, a, b) * t * (a + b)   # noqa: E731
+    check_grad2(second, x, lo, hi, directional=True)
+    check_grad2(second, x, hi, lo, directional=True)
 
 
 # --------------------------------------------------- where an op is not differentiable
@@ -386,3 +390,107 @@ def test_every_op_is_exported_and_a_numpy_name():
     for n in names:
         assert callable(getattr(mg, n)) and n in mg.__all__, n
         assert n == "softplus" or hasattr(np, n), n
+
+
+# ------------------------------------------------------------------------ second order
+# The backward rules are made of minigrad ops, so create_graph=True differentiates them again.
+# Piecewise-linear ops (abs, sign, floor, ceil, clip, minimum, mod) have a zero second
+# derivative of their own: they are multiplied by their input, so that the check exercises
+# the backward rule's dependence on x (e.g. (x|x|)'' = 2 sign x goes through abs's g · sign x).
+
+SECOND_UNARY = {name: fn for name, (fn, _) in UNARY.items()}
+SECOND_UNARY.update({
+    "abs": lambda t: mg.abs(t) * t,
+    "sign": lambda t: mg.sign(t) * t * t,
+    "floor": lambda t: mg.floor(t) * t * t,
+    "ceil": lambda t: mg.ceil(t) * t * t,
+    "clip": lambda t: mg.clip(t, -0.5, 1.0) ** 2,
+    "mod": lambda t: mg.mod(t, 2.0) * t,
+    "rmod": lambda t: (5.0 % t) * t,
+})
+
+
+def _uniform(lo: float, hi: float):
+    return lambda rng, shape: rng.uniform(lo, hi, shape)
+
+
+def _nonzero(rng, shape):
+    return rng.choice([-1, 1], shape) * rng.uniform(0.1, 2.0, shape)
+
+
+def _on_grid(offset: float, lo: int = -4, hi: int = 4):
+    return lambda rng, shape: (0.5 * rng.integers(lo, hi + 1, shape) + offset
+                               + rng.uniform(-0.05, 0.05, shape))
+
+
+SAMPLERS = {  # name -> fixed-case values, the same families as UNARY's strategies
+    "tan": _uniform(-1.2, 1.2), "arcsin": _uniform(-0.85, 0.85),
+    "arccos": _uniform(-0.85, 0.85), "arctanh": _uniform(-0.85, 0.85),
+    "arccosh": _uniform(1.2, 3.0), "sqrt": _uniform(0.3, 3.0), "log1p": _uniform(-0.7, 2.0),
+    "abs": _nonzero, "sign": _nonzero, "clip": _on_grid(0.25), "mod": _on_grid(0.25),
+    "floor": lambda rng, s: rng.integers(-3, 4, s) + rng.uniform(0.1, 0.9, s),
+    "rmod": lambda rng, s: rng.choice([0.7, -1.2, 2.6, -0.45, 1.7, -2.2], s),
+    "ceil": lambda rng, s: rng.integers(-3, 4, s) + rng.uniform(0.1, 0.9, s),
+}
+
+
+@pytest.mark.parametrize("name", list(SECOND_UNARY))
+def test_unary_second_order_every_element(name):
+    rng = np.random.default_rng([4, len(name)])
+    x = SAMPLERS.get(name, _uniform(-2.0, 2.0))(rng, (3, 2))
+    check_grad2(SECOND_UNARY[name], x)
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+@settings(max_examples=4)
+@given(data=st.data())
+def test_unary_second_order_along_a_direction(name, data):
+    x = data.draw(UNARY[name][1](data.draw(S.shapes(max_dims=3), label="shape")), label="x")
+    check_grad2(SECOND_UNARY[name], x, directional=True)
+
+
+SECOND_BINARY = {
+    "arctan2": mg.arctan2,
+    "logaddexp": mg.logaddexp,
+    "minimum": lambda a, b: mg.minimum(a, b) * a,
+    "mod": lambda a, b: mg.mod(a, b) * b,
+    "clip_lo": lambda x, lo: mg.clip(x, lo) * x * lo,
+    "clip_hi": lambda x, hi: mg.clip(x, None, hi) * x * hi,
+}
+
+
+@pytest.mark.parametrize("op", list(SECOND_BINARY))
+@pytest.mark.parametrize(("sa", "sb"), [((2, 3), (3,)), ((2, 1), (1, 2)), ((), (2,))])
+def test_binary_second_order_every_element(op, sa, sb):
+    a, b = _fixed_values(op, sa, sb)
+    check_grad2(SECOND_BINARY[op], a, b)
+
+
+@pytest.mark.parametrize("op", list(SECOND_BINARY))
+@settings(max_examples=5)
+@given(data=st.data())
+def test_binary_second_order_along_a_direction(op, data):
+    sa, sb = data.draw(S.broadcast_pair(), label="shapes")
+    a, b = data.draw(BINARY[op][1](sa, sb), label="values")
+    check_grad2(SECOND_BINARY[op], a, b, directional=True)
+
+
+def test_clip_with_both_tensor_bounds_second_order():
+    x, lo, hi = np.array([[-1.25, 0.25, 1.75]]), np.array([[-0.5], [0.0]]), np.array([1.0])
+    fn = lambda t, a, b: mg.clip(t, a, b) * t * (a + b)   # noqa: E731
+    check_grad2(fn, x, lo, hi)
+    check_grad2(fn, x, hi, lo)                            # lo > hi
+
+
+def test_known_second_derivatives_exactly():
+    x = Tensor(np.array([0.3, -1.1, 2.0]), requires_grad=True)
+    (g,) = mg.grad(mg.sin(x).sum(), x, create_graph=True)
+    (h,) = mg.grad(g.sum(), x)
+    np.testing.assert_allclose(h, -np.sin(x.data), rtol=1e-15)
+    (g,) = mg.grad((mg.abs(x) * x).sum(), x, create_graph=True)
+    (h,) = mg.grad(g.sum(), x)
+    np.testing.assert_array_equal(h, 2 * np.sign(x.data))
+    (g,) = mg.grad(mg.softplus(x).sum(), x, create_graph=True)       # σ, then σ(1 − σ)
+    (h,) = mg.grad(g.sum(), x)
+    s = 1 / (1 + np.exp(-x.data))
+    np.testing.assert_allclose(h, s * (1 - s), rtol=1e-14)
