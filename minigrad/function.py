@@ -140,8 +140,15 @@ def origins(saved: tuple, arrays: list[np.ndarray], outs: tuple) -> tuple[int | 
     it, `create_graph` hands backward the saved values as Tensors on the graph."""
     found = []
     for s in saved:
-        k = next((i for i, a in enumerate(arrays) if a is s), None)
-        if k is None:
-            k = next((-1 - j for j, o in enumerate(outs) if o is s), None)
+        k = None
+        for i, a in enumerate(arrays):
+            if a is s:
+                k = i
+                break
+        else:
+            for j, o in enumerate(outs):
+                if o is s:
+                    k = -1 - j
+                    break
         found.append(k)
     return tuple(found)
