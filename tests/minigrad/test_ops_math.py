@@ -204,9 +204,13 @@ def test_sqrt_gradient_at_zero_is_inf_and_arctan2_at_the_origin_zero():
     with np.errstate(divide="ignore"):
         (g,) = grads(mg.sqrt, [0.0, 4.0])
     assert g[0] == np.inf and g[1] == 0.25
-    gy, gx = grads(mg.arctan2, [0.0, 1.0, 0.0], [0.0, 0.0, -2.0])
-    np.testing.assert_array_equal(gy, [0.0, 0.0, -0.5])
-    np.testing.assert_array_equal(gx, [0.0, -1.0, 0.0])
+    y, x = Tensor([0.0, 1.0, 0.0], requires_grad=True), Tensor([0.0, 0.0, -2.0], requires_grad=True)
+    gy, gx = mg.grad(mg.arctan2(y, x).sum(), [y, x], create_graph=True)
+    np.testing.assert_array_equal(gy.data, [0.0, 0.0, -0.5])
+    np.testing.assert_array_equal(gx.data, [0.0, -1.0, 0.0])
+    hy, hx = mg.grad((gy + gx).sum(), [y, x])      # 0 at the origin to second order too;
+    np.testing.assert_array_equal(hy, [0.0, 1.0, -0.25])   # elsewhere ∂/∂y of (x − y)/r²
+    np.testing.assert_array_equal(hx, [0.0, 1.0, -0.25])   # and ∂/∂x of it
 
 
 @pytest.mark.parametrize(("fn", "x"), [(mg.sqrt, -1.0), (mg.arcsin, 2.0), (mg.arccos, -1.5),
