@@ -114,10 +114,11 @@ class Ceil(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi) (np.clip, torch.clamp);  the gradient goes, as in PyTorch, to
+    """y = min(max(x, lo), hi) (np.clip, torch.clamp);  ∂y/∂x = 1 where lo ≤ x ≤ hi.
 
-    x where lo ≤ x ≤ hi (both ends inclusive), to lo where x < lo < hi, and to hi where
-    x > hi or hi < lo (if lo > hi every y is hi). A missing bound is ∓inf. Real only.
+    As in PyTorch: x gets the gradient where lo ≤ x ≤ hi (both ends inclusive), lo where
+    x < lo < hi, hi where x > hi or hi < lo (if lo > hi every y is hi). A missing bound is
+    ∓inf. Real only.
     """
 
     @staticmethod
@@ -153,9 +154,10 @@ class Minimum(Function):
 
 
 class Mod(Function):
-    """r = a mod b = a − b ⌊a/b⌋ (np.remainder, torch.remainder: r has the sign of b);
+    """r = a mod b = a − b ⌊a/b⌋;  ∂r/∂a = 1, ∂r/∂b = −⌊a/b⌋.
 
-    ∂r/∂a = 1, ∂r/∂b = −⌊a/b⌋ (PyTorch's; at the jumps, where a/b is an integer, too). Real only.
+    np.remainder and torch.remainder: r has the sign of b. The gradient is PyTorch's, also at
+    the jumps (where a/b is an integer). Real only.
     """
 
     @staticmethod
