@@ -12,6 +12,7 @@ from ..tensor import Tensor
 from . import (
     activations,
     axes,
+    contract,
     elementwise,
     indexing,
     linalg,
@@ -24,6 +25,7 @@ from . import (
 )
 from .activations import *  # noqa: F403
 from .axes import *  # noqa: F403
+from .contract import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import Add, Div, Mul, Sub
 from .indexing import *  # noqa: F403
@@ -36,8 +38,8 @@ from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .trig import *  # noqa: F403
 
-FAMILIES = (elementwise, activations, logic, linalg, reductions, axes, shape, indexing, losses,
-            math, trig)
+FAMILIES = (elementwise, activations, logic, linalg, contract, reductions, axes, shape, indexing,
+            losses, math, trig)
 
 NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
 METHODS: dict[str, Any] = {}  # Tensor method name -> the op

@@ -173,6 +173,7 @@ EVERY_OP = {
     "lstm_recurrence", "gru_recurrence", "gru_reset_after_recurrence", "rnn_recurrence",
     "matmul_onehot", "swapaxes", "moveaxis", "broadcastto", "scatter_add",
     "max", "min", "prod", "cumsum", "cumprod", "var", "std", "logsumexp", "norm",
+    "einsum", "tensordot", "outer", "inner",
 }
 NOT_ANALYTIC = {"relu", "maximum", "where", "max", "min", "var", "std", "norm"}
 #: exported functions that record no op of their own: comparisons and logic (boolean arrays,
@@ -216,6 +217,8 @@ def every_op_loss(dtype):
         axes = mg.expand_dims(A, 0).swapaxes(0, 2).squeeze(2).ravel().sum()
         axes = axes + mg.moveaxis(mg.broadcast_to(v, (2, 4)), 0, 1).flatten().sum()
         picked = picked + axes + mg.dot(A, B).sum()
+        picked = picked + mg.einsum("ij,jk->ik", A, B).sum() + mg.tensordot(A, B, 1).sum()
+        picked = picked + mg.outer(v, v).sum() + mg.inner(A, C).sum()
         out = st.sum() + mg.sum(picked, axis=0).sum() + mg.mean(z * z, axis=1).sum()
         out = out + mg.mse(mg.sigmoid(z), targets) + mg.binary_cross_entropy(
             mg.sigmoid(A), targets) + mg.binary_cross_entropy_with_logits(C, targets)
