@@ -18,8 +18,10 @@ from . import (
     linalg,
     logic,
     losses,
+    math,
     reductions,
     shape,
+    trig,
 )
 from .activations import *  # noqa: F403
 from .axes import *  # noqa: F403
@@ -31,11 +33,13 @@ from .linalg import *  # noqa: F403
 from .linalg import MatMul
 from .logic import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .math import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .trig import *  # noqa: F403
 
 FAMILIES = (elementwise, activations, logic, linalg, contract, reductions, axes, shape, indexing,
-            losses)
+            losses, math, trig)
 
 NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
 METHODS: dict[str, Any] = {}  # Tensor method name -> the op
