@@ -114,9 +114,8 @@ class Arctan(Function):
 class Arctan2(Function):
     """θ = atan2(y, x), the angle of the point (x, y);  ∂θ/∂y = x / r², ∂θ/∂x = −y / r².
 
-    r² = x² + y². At the origin, where atan2 is not differentiable, both gradients are 0, and
-    their derivatives too (a finite choice like abs'(0) = 0; PyTorch's formula gives 0·∞ = nan
-    there). Real only.
+    r² = x² + y². At the origin, where atan2 is not even continuous, both gradients are nan
+    (0/0, with NumPy's RuntimeWarning), as in PyTorch and JAX. Real only.
     """
 
     @staticmethod
@@ -130,9 +129,6 @@ class Arctan2(Function):
         y, x = ctx.saved_tensors
         need_y, need_x = ctx.needs_input_grad
         r2 = x * x + y * y
-        origin = r2 == 0  # a constant mask: r² = ∞ there, so both gradients are 0, and so are
-        if origin.any():  # their derivatives (the ∞ is a constant of the graph), to any order
-            r2 = np.where(origin, np.inf, r2)
         return (g * x / r2 if need_y else None), (-g * y / r2 if need_x else None)
 
 
