@@ -8,8 +8,20 @@ Tensor methods in `METHODS` (`t.max(axis=0)` is `max(t, axis=0)`).
 
 from typing import Any
 
-from . import activations, axes, elementwise, indexing, linalg, logic, losses, reductions, shape
+from . import (
+    activations,
+    arrange,
+    axes,
+    elementwise,
+    indexing,
+    linalg,
+    logic,
+    losses,
+    reductions,
+    shape,
+)
 from .activations import *  # noqa: F403
+from .arrange import *  # noqa: F403
 from .axes import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import Add, Div, Mul, Sub
@@ -21,7 +33,8 @@ from .losses import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
 
-FAMILIES = (elementwise, activations, logic, linalg, reductions, axes, shape, indexing, losses)
+FAMILIES = (elementwise, activations, logic, linalg, reductions, axes, shape, arrange, indexing,
+            losses)
 
 NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
 METHODS: dict[str, Any] = {}  # Tensor method name -> the op
