@@ -210,6 +210,8 @@ def test_axes_values_and_gradients(op, data):
     shape, fn = data.draw(axes_case(op), label="case")
     x = data.draw(S.arrays(shape), label="x")
     check(lambda t: fn(mg, t), lambda a: fn(np, a), x)
+    t = Tensor(x, requires_grad=True)
+    assert fn(np, t).record.fn is fn(mg, t).record.fn     # np.<op>(t) dispatches to minigrad
 
 
 @settings(max_examples=25)
@@ -305,6 +307,7 @@ ERRORS = [
     (lambda x: mg.expand_dims(x, 3), ValueError, ["expand_dims", "axis 3", "(2, 3)"]),
     (lambda x: mg.squeeze(x, 0), ValueError, ["squeeze", "(2, 3)", "size 2"]),
     (lambda x: mg.swapaxes(x, 0, 2), ValueError, ["swapaxes", "axis 2", "(2, 3)"]),
+    (lambda x: mg.swapaxes(x, (0, 1), 1), TypeError, ["swapaxes", "(0, 1)"]),
     (lambda x: mg.moveaxis(x, (0, 0), (0, 1)), ValueError, ["moveaxis", "twice", "(2, 3)"]),
     (lambda x: mg.broadcast_to(x, (4, 3)), ValueError, ["broadcast_to", "(2, 3)", "(4, 3)"]),
     (lambda x: x[np.array([0, 2])], IndexError, ["index", "(2, 3)"]),
