@@ -56,10 +56,14 @@ class GetItem(Function):
 def _scatter(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with g added at `index`, on arrays."""
     out = np.zeros(shape, dtype=g.dtype)
-    if _picks_each_element_once(index):
-        out[index] = g
-    else:                          # repeated picks add up (np.add.at is the slow path)
-        np.add.at(out, index, g)
+    try:
+        if _picks_each_element_once(index):
+            out[index] = g
+        else:                      # repeated picks add up (np.add.at is the slow path)
+            np.add.at(out, index, g)
+    except (IndexError, ValueError) as err:
+        raise type(err)(f"scatter_add: cannot add values of shape {g.shape} at "
+                        f"{_describe_index(index)} of a tensor of shape {shape}: {err}") from None
     return out
 
 

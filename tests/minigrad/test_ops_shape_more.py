@@ -3,7 +3,9 @@ trace), integer/boolean indexing, concat/stack, `.T` and `.reshape(-1)`.
 
 Each op: values equal NumPy's, float64 gradients of Σ c ⊙ f(x) on every element against
 central differences (relative error < 1e-8, as in test_ops_grad.py), NumPy dispatch
-(`np.flip(t)` records the op), the Tensor methods, and errors naming the op and the shapes.
+(`np.flip(t)` records the op), the Tensor methods, and errors naming the op and the shapes;
+second derivatives (`create_graph=True`) against finite differences of the first: every
+element on fixed small cases, along a random direction over Hypothesis cases.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import _fd as fd
 import numpy as np
 import pytest
 import strategies as S
+from _higher import check_grad2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -312,6 +315,8 @@ ERRORS = [
     (lambda x: mg.broadcast_to(x, (4, 3)), ValueError, ["broadcast_to", "(2, 3)", "(4, 3)"]),
     (lambda x: x[np.array([0, 2])], IndexError, ["index", "(2, 3)"]),
     (lambda x: x[np.ones((3,), bool)], IndexError, ["index", "(2, 3)", "bool"]),
+    (lambda x: mg.scatter_add(x, (np.array([1, 0, 1]),), (2, 3)), ValueError,
+     ["scatter_add", "(2, 3)", "array of shape (3,)"]),
     (lambda x: mg.concat([x, x.T], axis=-1), ValueError, ["concat", "(2, 3)", "(3, 2)"]),
     (lambda x: mg.stack([x, x], axis=3), ValueError, ["stack", "axis 3"]),
 ]
@@ -324,3 +329,63 @@ def test_errors_name_the_op_and_shapes(call, kind, fragments):
         call(x)
     for fragment in fragments:
         assert fragment in str(info.value), f"{fragment!r} not in {info.value}"
+
+
+# --------------------------------------------------------------------------- second order
+# Every op here is linear, so each check cubes its result: the Hessian of Σ c ⊙ L(x)³ is
+# Lᵀ diag(6 c ⊙ Lx) L, which runs L's backward on a recorded Tensor and differentiates it.
+
+X23 = np.array([[0.7, -1.3, 0.4], [1.1, -0.6, -1.8]])
+SECOND = {
+    "tile": lambda t: mg.tile(t, (2, 1, 2)),
+    "repeat": lambda t: mg.repeat(t, 2, axis=0),
+    "repeat_counts": lambda t: t.repeat([2, 0, 3], axis=-1),
+    "repeat_flat": lambda t: np.repeat(t, 2),
+    "flip": lambda t: mg.flip(t, 1),
+    "roll": lambda t: mg.roll(t, (1, -2, 1), (0, 1, 1)),
+    "pad_constant": lambda t: mg.pad(t, ((1, 0), (0, 2)), constant_values=1.5),
+    "pad_reflect": lambda t: mg.pad(t, (3, 1), mode="reflect"),
+    "pad_edge": lambda t: np.pad(t, 1, mode="edge"),
+    "triu": lambda t: mg.triu(t, 1),
+    "tril_1d": lambda t: mg.tril(t[0], -1),
+    "diag_1d": lambda t: mg.diag(t[1], -1),
+    "diag_2d": lambda t: mg.diag(t, 1),
+    "diagonal": lambda t: mg.diagonal(t.reshape(3, 1, 2), 0, 2, 0),
+    "trace": lambda t: mg.trace(t, -1) + t.trace(1),
+    "gather_2d": lambda t: t[np.array([[0, 1], [1, 1]]), np.array([2, -1])],
+    "gather_cols": lambda t: t[:, [2, 0, 2]],
+    "mask": lambda t: t[t > 0],
+    "scatter_add": lambda t: mg.scatter_add(t, (np.array([1, 1]), slice(None)), (2, 3)),
+    "scatter_pairs": lambda t: mg.scatter_add(t[0], (np.array([0, 0, 1]),
+                                                     np.array([1, 1, 2])), (2, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(SECOND))
+def test_second_order_every_element(name):
+    check_grad2(lambda t: SECOND[name](t) ** 3, X23)
+
+
+@pytest.mark.parametrize("op", ARRANGE)
+@settings(max_examples=8)
+@given(data=st.data())
+def test_arrange_second_order_along_a_direction(op, data):
+    shape, fn = data.draw(arrange_case(op), label="case")
+    check_grad2(lambda t: fn(mg, t) ** 3, data.draw(S.arrays(shape), label="x"),
+                directional=True)
+
+
+@pytest.mark.parametrize("op", AXES)
+@settings(max_examples=5)
+@given(data=st.data())
+def test_axes_second_order_along_a_direction(op, data):
+    shape, fn = data.draw(axes_case(op), label="case")
+    check_grad2(lambda t: fn(mg, t) ** 3, data.draw(S.arrays(shape), label="x"),
+                directional=True)
+
+
+@settings(max_examples=15)
+@given(case=gather_case(), data=st.data())
+def test_gather_second_order_along_a_direction(case, data):
+    shape, index = case
+    check_grad2(lambda t: t[index] ** 3, data.draw(S.arrays(shape)), directional=True)
