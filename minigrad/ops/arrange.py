@@ -116,12 +116,12 @@ def repeat(x: Any, repeats: Any, axis: Any = None) -> Tensor:
     ax = None if axis is None else _normalize("repeat", axis, t.ndim, t.shape)[0]
     n = t.size if ax is None else t.shape[ax]
     counts = _ints("repeat", "repeats", repeats)
-    where = "the flattened input" if ax is None else f"axis {axis} of shape {t.shape}"
     if any(r < 0 for r in counts):
         raise ValueError(f"repeat: repeats {repeats!r} has a negative count; counts are >= 0")
     if np.ndim(repeats) == 0 or len(counts) == 1:
         return Repeat.apply(t, repeats=counts[0], axis=ax)
     if len(counts) != n:
+        where = "the flattened input" if ax is None else f"axis {axis} of shape {t.shape}"
         raise ValueError(f"repeat: repeats has {len(counts)} counts but {where} has {n} "
                          "elements; give one count per element, or a single count")
     return Repeat.apply(t, repeats=np.array(counts, dtype=np.intp), axis=ax)
@@ -199,12 +199,9 @@ class Pad(Function):
     def forward(ctx: Any, x: np.ndarray, *, widths: tuple, mode: str,
                 constant_values: Any) -> np.ndarray:
         ctx.shape = x.shape
-        if x.ndim == 0:                  # no axis to pad (np.pad returns x)
-            ctx.index = ()
-            return x.copy()
-        if mode == "constant":
+        if mode == "constant" or x.ndim == 0:   # (a 0-D x has no axis to pad: z = x)
             ctx.index = tuple(slice(b, b + n) for (b, _), n in zip(widths, x.shape))
-            return np.pad(x, widths, mode="constant", constant_values=constant_values)
+            return np.pad(x, widths, constant_values=constant_values) if x.ndim else x.copy()
         for n, (b, a) in zip(x.shape, widths):
             if n == 0 and b + a > 0:
                 raise ValueError(f"pad: mode {mode!r} cannot pad an empty axis of shape "
