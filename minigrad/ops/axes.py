@@ -16,9 +16,11 @@ __all__ = ["broadcast_to", "expand_dims", "flatten", "moveaxis", "ravel", "squee
            "swapaxes"]
 
 
-def _normalize(fn: str, axes: Any, ndim: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+def _normalize(fn: str, axes: Any, ndim: int, shape: tuple[int, ...] | None = None
+               ) -> tuple[int, ...]:
     """`axes` (an int or a sequence of ints) as distinct indices in [0, ndim), or a clear error
-    naming `fn` and the input's `shape` (`ndim` may differ: the result's, for expand_dims)."""
+    naming `fn` and the input's `shape` if given (`ndim` may differ: the result's, for
+    expand_dims)."""
     try:
         given = (operator.index(axes),) if not isinstance(axes, (tuple, list)) else tuple(
             operator.index(a) for a in axes)
@@ -28,13 +30,15 @@ def _normalize(fn: str, axes: Any, ndim: int, shape: tuple[int, ...]) -> tuple[i
     out = []
     for a in given:
         if not -ndim <= a < ndim:
-            where = (f"a tensor of shape {shape}" if len(shape) == ndim
-                     else f"the {ndim}-D result from a tensor of shape {shape}")
+            where = (f"a tensor of {ndim} dims" if shape is None else f"a tensor of shape {shape}"
+                     if len(shape) == ndim else f"the {ndim}-D result from a tensor of shape "
+                     f"{shape}")
             raise ValueError(f"{fn}: axis {a} is out of range for {where} (axis must be in "
                              f"[{-ndim}, {ndim - 1}])")
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{fn}: axis {given} names an axis twice (input shape {shape})")
+        raise ValueError(f"{fn}: axis {given} repeats an axis"
+                         f"{'' if shape is None else f' (input shape {shape})'}")
     return tuple(out)
 
 

@@ -311,7 +311,7 @@ ERRORS = [
     (lambda x: mg.squeeze(x, 0), ValueError, ["squeeze", "(2, 3)", "size 2"]),
     (lambda x: mg.swapaxes(x, 0, 2), ValueError, ["swapaxes", "axis 2", "(2, 3)"]),
     (lambda x: mg.swapaxes(x, (0, 1), 1), TypeError, ["swapaxes", "(0, 1)"]),
-    (lambda x: mg.moveaxis(x, (0, 0), (0, 1)), ValueError, ["moveaxis", "twice", "(2, 3)"]),
+    (lambda x: mg.moveaxis(x, (0, 0), (0, 1)), ValueError, ["moveaxis", "repeats", "(2, 3)"]),
     (lambda x: mg.broadcast_to(x, (4, 3)), ValueError, ["broadcast_to", "(2, 3)", "(4, 3)"]),
     (lambda x: x[np.array([0, 2])], IndexError, ["index", "(2, 3)"]),
     (lambda x: x[np.ones((3,), bool)], IndexError, ["index", "(2, 3)", "bool"]),
