@@ -1,8 +1,9 @@
 """Function transforms on top of the tape: `vjp`, `jvp`, `jacobian`, `hvp`, `hessian`.
 
 Each takes a function f and the point x to differentiate at, like `torch.autograd.functional`:
-x is a Tensor/array (f is called as f(x)) or a tuple of them (f(*x)); vectors v, u, tangents
-have x's (or f(x)'s) structure and shapes. f must compute its result with minigrad ops and
+x is a Tensor/array (f is called as f(x)) or a tuple of them (f(*x)); a list is one array, as
+NumPy reads it. Vectors v, u, tangents have x's (or f(x)'s) structure and shapes (a tuple or
+list of arrays for a tuple x). f must compute its result with minigrad ops and
 return a Tensor. The inputs are never modified: f sees fresh leaf Tensors holding copies of
 their values, so neither x's arrays nor any `.grad` change. Results are NumPy arrays (in x's
 structure), or with `create_graph=True` Tensors on the tape that can be differentiated again:
@@ -55,7 +56,7 @@ def _grad_mode_on(transform: _F) -> _F:
 def _leaves(name: str, x: Any, create_graph: bool) -> tuple[list[Tensor], bool]:
     """x as a list of Tensors that require grad (copies, or x's own Tensors with create_graph),
     and whether x was a tuple."""
-    is_tuple = isinstance(x, (tuple, list))
+    is_tuple = isinstance(x, tuple)  # (a list is an array, as NumPy reads it)
     items = list(x) if is_tuple else [x]
     if is_tuple and not items:
         raise ValueError(f"{name}: x is an empty tuple; give at least one input")
@@ -197,7 +198,8 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, create_graph: boo
 
 @_grad_mode_on
 def hvp(f: Callable[..., Any], x: Any, v: Any, *, create_graph: bool = False) -> Any:
-    """H v, the Hessian of a scalar f at x times v: reverse over reverse.
+    """H v, the Hessian of a scalar f (any one-element shape) at x times v: reverse over
+    reverse.
 
     H v = ∇ₓ⟨∇ₓf(x), v⟩ (H is symmetric): the gradient is recorded (create_graph), dotted with
     v, and differentiated again: ~2-3 reverse passes, never forming H. For a tuple x the

@@ -223,6 +223,28 @@ def test_hessian_with_create_graph_is_differentiable() -> None:
     np.testing.assert_allclose(d, [24 * a + 6 * b, 36 * b + 6 * a], rtol=1e-14)
 
 
+def test_jvp_and_vjp_with_create_graph_are_differentiable() -> None:
+    """J t = 3x² ⊙ t for x³: its derivative w.r.t. x is 6x ⊙ t (summed over the output)."""
+    x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    t = np.array([1.0, 2.0, -1.0])
+    y, jt = mg.jvp(lambda x: x ** 3, x, t, create_graph=True)
+    assert isinstance(y, Tensor) and isinstance(jt, Tensor)
+    np.testing.assert_allclose(jt.data, 3 * x.data ** 2 * t, rtol=1e-15)
+    np.testing.assert_allclose(mg.grad(jt.sum(), [x])[0], 6 * x.data * t, rtol=1e-15)
+    _, ju = mg.vjp(lambda x: x ** 3, x, t, create_graph=True)
+    np.testing.assert_allclose(mg.grad(ju.sum(), [x])[0], 6 * x.data * t, rtol=1e-15)
+
+
+def test_a_list_is_one_array_and_a_tuple_several_inputs() -> None:
+    H = mg.hessian(lambda x: (x ** 3).sum(), [1.0, 2.0])
+    np.testing.assert_array_equal(H, np.diag([6.0, 12.0]))
+    H = mg.hessian(lambda a, b: a * a * b, (1.0, 2.0))
+    assert [[h.shape for h in row] for row in H] == [[(), ()], [(), ()]]
+    np.testing.assert_array_equal(np.array(H, dtype=float), [[4.0, 2.0], [2.0, 0.0]])
+    hv = mg.hvp(lambda a, b: a * a * b, (1.0, 2.0), [1.0, 1.0])  # v: tuple or list
+    np.testing.assert_array_equal(np.array(hv, dtype=float), [6.0, 2.0])
+
+
 # ---- contract: inputs untouched, dtypes, grad mode --------------------------------------------
 
 
