@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .hooks import run_leaf_hooks
-from .tape import Step, replay
+from .tape import Step, replay, tape_of
 from .tape import backward as replay_all
 from .tensor import Tensor
 
@@ -77,6 +77,25 @@ def _describe(i: int, t: Tensor) -> str:
     return f"input {i}{name} (shape {t.shape})"
 
 
+def _first_unused(wanted: list[Tensor], roots: list[Tensor]) -> int | None:
+    """The first of `wanted` that is neither a root nor an input or output of a record the
+    roots depend on (None if all are used)."""
+    tape = tape_of(*roots)
+    records = set(tape)
+    values = {id(r) for r in roots} | {id(s) for r in tape for s in r.inputs
+                                        if type(s) is not tuple}
+    for i, t in enumerate(wanted):
+        if not (id(t) in values or t.record in records):
+            return i
+    return None
+
+
+def _unused_message(i: int, t: Tensor) -> str:
+    return (f"grad: {_describe(i, t)} is not used to compute the outputs, so it has no "
+            "gradient. Pass allow_unused=True to get None for it (a zero gradient: "
+            "np.zeros_like(t.data)).")
+
+
 def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Iterable[Tensor],
@@ -115,6 +134,10 @@ def grad(
                 f"grad: {_describe(i, t)} does not require grad, so no gradient is "
                 "tracked for it; create it with requires_grad=True")
     seeds = [t.seed(g, keep_tensor=create_graph) for t, g in zip(roots, seeds_in)]
+    if not allow_unused:   # say so before the replay frees the graph
+        i = _first_unused(wanted, roots)
+        if i is not None:
+            raise RuntimeError(_unused_message(i, wanted[i]))
     retain = create_graph if retain_graph is None else retain_graph
     found = replay_all(roots, seeds, retain, wanted, create_graph)
     results: list[Any] = []
@@ -124,10 +147,7 @@ def grad(
             if allow_unused:
                 results.append(None)
                 continue
-            raise RuntimeError(
-                f"grad: {_describe(i, t)} is not used to compute the outputs, so it has no "
-                "gradient. Pass allow_unused=True to get None for it (a zero gradient: "
-                "np.zeros_like(t.data)).")
+            raise RuntimeError(_unused_message(i, t))
         g = run_leaf_hooks(t, entry[1]) if t.record is None else entry[1]
         if create_graph:
             results.append(_as_graph_value(g))

@@ -20,7 +20,7 @@ def _swap(a: np.ndarray) -> np.ndarray:
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`a @ b`; for matrices `np.dot`, which skips matmul's generic dispatch (2–5× faster on
     the notes' (50×77)(77×1) products, e.g. 1.6 µs instead of 8 µs for an outer product).
-    On Tensors `np.dot` is minigrad's `dot`, so backward rules may use it too."""
+    On Tensors `np.dot` is minigrad's `dot` (`NUMPY` below), so backward uses it too."""
     return np.dot(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
 
 
@@ -48,7 +48,7 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         if a.ndim == 2 and b.ndim == 2:  # matrices (the notes' case): np.dot, as in forward
             need_a, need_b = ctx.needs_input_grad
-            return (_mm(g, b.T) if need_a else None), (_mm(a.T, g) if need_b else None)
+            return (np.dot(g, b.T) if need_a else None), (np.dot(a.T, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return g * b, g * a
         if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)
@@ -73,12 +73,14 @@ def dot(a: Any, b: Any) -> Tensor:
     b = b if isinstance(b, Tensor) else Tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if b.ndim <= 2 or a.ndim == 1:  # np.dot and np.matmul agree here
-        return matmul(a, b)
-    k, n = b.shape[-2], b.shape[-1]   # (..., k) · (..., k, n): b's k axis first, the rest flat
+    k = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k:
         raise ValueError(f"dot: {a.shape} · {b.shape}: the last axis of a ({a.shape[-1]}) and "
-                         f"the second-to-last of b ({k}) differ")
+                         f"the {'second-to-last' if b.ndim > 1 else 'only'} axis of b ({k}) "
+                         "differ")
+    if b.ndim <= 2 or a.ndim == 1:  # np.dot and np.matmul agree here
+        return matmul(a, b)
+    n = b.shape[-1]                   # (..., k) · (..., k, n): b's k axis first, the rest flat
     flat = b.transpose((b.ndim - 2, *range(b.ndim - 2), b.ndim - 1)).reshape(k, -1)
     return matmul(a, flat).reshape(a.shape[:-1] + b.shape[:-2] + (n,))
 
