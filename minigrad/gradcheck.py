@@ -12,6 +12,7 @@
 
 where φ(θ) = Σ v_out ⊙ f(θ) reduces a non-scalar output with a fixed random cotangent v_out
 (standard normal, seeded), and the analytic side is `minigrad.grad(f(), inputs, v_out)`.
+`order=2` checks second derivatives the same way (`minigrad.gradgradcheck`).
 
 Steps and thresholds (float64; see DEFAULTS). Let s = Σ|v_out ⊙ f(θ)| (|f| for a scalar): φ
 is computed with a rounding error of about u·s (u = 1.1e-16; measured: ≤ 1.5 u·s on the three

@@ -98,3 +98,12 @@ def test_fused_recurrences_refuse_create_graph(variant) -> None:
     assert all(g is not None for g in mg.grad(J, params, retain_graph=True))  # order 1 works
     with pytest.raises(RuntimeError, match=r"recurrence.*create_graph=True.*fused=False"):
         mg.grad(J, params, create_graph=True)
+
+    def loss(*tensors):
+        for name, t in zip(model.parameters(), tensors):
+            setattr(model, name, t)
+        return mg.binary_cross_entropy(model(x), np.ones((N_Y, M, T)), reduction="notes")
+
+    theta = tuple(p.data for p in params)
+    with pytest.raises(RuntimeError, match=r"recurrence.*create_graph=True.*fused=False"):
+        mg.hvp(loss, theta, theta)
