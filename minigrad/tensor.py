@@ -133,6 +133,10 @@ class Tensor:
             )
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """The values as nested Python lists (`ndarray.tolist`)."""
+        return self.data.tolist()
+
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise ValueError(

@@ -174,7 +174,7 @@ EVERY_OP = {
     "matmul_onehot", "swapaxes", "moveaxis", "broadcast_to", "scatter_add",
     "tile", "repeat", "flip", "roll", "pad", "triu", "tril", "diag", "diagonal", "trace",
     "max", "min", "prod", "cumsum", "cumprod", "var", "std", "logsumexp", "norm",
-    "einsum", "tensordot", "outer", "inner",
+    "einsum", "tensordot", "outer", "inner", "copy",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh",
     "arccosh", "arctanh", "sqrt", "square", "abs", "sign", "floor", "ceil", "clip", "minimum",
     "mod", "expm1", "log1p", "logaddexp", "softplus",
@@ -185,7 +185,7 @@ NOT_ANALYTIC = {"relu", "maximum", "where", "max", "min", "var", "std", "norm", 
 #: no gradient), constants, and functions made of other ops
 NO_RECORD = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
              "logical_and", "logical_or", "logical_xor", "logical_not", "zeros_like",
-             "ones_like", "dot"}
+             "ones_like", "dot", "argmax", "argmin", "all", "any", "astype"}
 
 
 def every_op_loss(dtype):
@@ -229,7 +229,7 @@ def every_op_loss(dtype):
             mg.diagonal(A, 1) * mg.diag(B)).sum() + mg.trace(A @ B)
         picked = picked + arranged
         picked = picked + mg.einsum("ij,jk->ik", A, B).sum() + mg.tensordot(A, B, 1).sum()
-        picked = picked + mg.outer(v, v).sum() + mg.inner(A, C).sum()
+        picked = picked + mg.outer(v, v).sum() + mg.inner(A, C).sum() + A.copy().sum()
         out = st.sum() + mg.sum(picked, axis=0).sum() + mg.mean(z * z, axis=1).sum()
         out = out + mg.mse(mg.sigmoid(z), targets) + mg.binary_cross_entropy(
             mg.sigmoid(A), targets) + mg.binary_cross_entropy_with_logits(C, targets)
