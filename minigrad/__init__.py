@@ -12,13 +12,13 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 
 from . import ops, optim
 from .audit import AuditReport, audit
+from .autograd import backward_steps, grad
 from .draw import draw
 from .function import Function
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad, scope
 from .ops import *  # noqa: F403  (every op function; ops.__all__ lists them)
 from .show import show_tape
-from .tape import backward_steps, grad
 from .tensor import Tensor
 
 __version__ = "0.1.0"

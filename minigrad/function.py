@@ -16,6 +16,15 @@
 Positional arguments of `apply` are the differentiable inputs (Tensors, arrays or numbers);
 keyword arguments are static options handed to `forward` unchanged. `backward` may return
 gradients shaped like the broadcast output: the engine reduces them to each input's shape.
+
+One backward serves every order. Written with operators, NumPy functions and minigrad ops
+(as `Square` above), it runs on arrays for a first-order backward, and on Tensors under
+`create_graph=True`: NumPy hands `np.exp(t)`, `np.where(c, t, 0)`, ... to the minigrad op
+(`Tensor.__array_ufunc__`/`__array_function__`), so the same lines record the backward pass
+and the gradient can be differentiated again. For that, save only the forward's inputs or
+outputs (they come back as the Tensors they were; recompute anything else in backward), and
+never compute on `.data`. An op may add `array_backward`, the same rule on arrays only (a Numba
+kernel), used when no graph of the backward is recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +45,12 @@ class Function:
     """Base class of every op: subclass it with static `forward` and `backward`."""
 
     name: str | None = None  # the op's name on the tape (default: the class name, lowercased)
+    #: The backward on arrays only (a Numba kernel, say): used instead of `backward` when no
+    #: graph of the backward is recorded. `backward` stays the rule, and must agree with it.
+    array_backward: Any = None
+    #: False for ops whose backward only runs on arrays (the fused recurrences, compiled
+    #: functions): `create_graph=True` through them raises instead of guessing.
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx: Record, *arrays: np.ndarray, **options: Any) -> Any:
@@ -124,5 +139,25 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
         shapes.append(o.shape)
     ctx.out_shapes = tuple(shapes)
     if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
+        ctx.saved_from = origins(ctx.saved, arrays, outs)
         guard_saved(ctx, tensors, options)
     return results
+
+
+def origins(saved: tuple, arrays: list[np.ndarray], outs: tuple) -> tuple[int | None, ...]:
+    """Per saved array: input i (as i), output k (as −1 − k), or None (made by forward). With
+    it, `create_graph` hands backward the saved values as Tensors on the graph."""
+    found = []
+    for s in saved:
+        k = None
+        for i, a in enumerate(arrays):
+            if a is s:
+                k = i
+                break
+        else:
+            for j, o in enumerate(outs):
+                if o is s:
+                    k = -1 - j
+                    break
+        found.append(k)
+    return tuple(found)

@@ -49,9 +49,9 @@ from typing import Any
 
 import numpy as np
 
+from .autograd import grad as _grad
 from .gradcheck_report import GradcheckReport, InputCheck, relative_error
 from .modes import no_grad
-from .tape import grad as _grad
 from .tensor import Tensor
 
 __all__ = ["DEFAULTS", "ComplexStepError", "GradcheckReport", "assert_gradcheck",
@@ -220,9 +220,11 @@ def _analytic(ev: _Evaluator, tensors: list[Tensor],
     v = np.ones(out.shape) if out.size == 1 else rng.standard_normal(out.shape)
     ev.v, ev.shape = v.ravel(), out.shape
     scale = float(np.sum(np.abs(ev.v * out.data.ravel())))  # Σ|v ⊙ out|: φ's rounding scale
-    grads = _grad(out, tensors, grad_output=v.astype(out.dtype), retain_graph=False)
+    grads = _grad(out, tensors, grad_outputs=v.astype(out.dtype), retain_graph=False,
+                  allow_unused=True)
     del out
-    return [np.asarray(g, dtype=np.float64) for g in grads], scale
+    return [np.zeros(t.shape) if g is None else np.asarray(g, dtype=np.float64)
+            for g, t in zip(grads, tensors)], scale
 
 
 def _check(name: str, t: Tensor, dtype: str, mode: str, g: np.ndarray, g_hat: np.ndarray,

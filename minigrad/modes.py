@@ -216,7 +216,7 @@ def _user_line() -> str:
 
 def check_finite(record: Record, arr: np.ndarray, what: str) -> None:
     """In anomaly mode: raise at the first non-finite forward output or backward gradient."""
-    if not np.all(np.isfinite(arr)):
+    if not np.all(np.isfinite(np.asarray(arr))):
         where = record.where or "<recorded outside detect_anomaly()>"
         raise AnomalyError(
             f"{record.name} produced a non-finite {what} (shape {arr.shape}). "

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .guards import new_pass, verify_unchanged
+from .hooks import run_hooks
 from .modes import check_finite, is_anomaly_enabled
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tensor import Tensor
 
-__all__ = ["Record", "Step", "backward", "backward_steps", "grad", "tape_of", "unbroadcast"]
+__all__ = ["Record", "Step", "backward", "replay", "tape_of", "unbroadcast"]
 
 _counter = itertools.count()
 
@@ -48,6 +49,9 @@ class Record:
     out_shapes: tuple[tuple[int, ...], ...] = ()
     seq = -1
     grads: list[Any] | None = None  # gradients of the outputs, filled in during backward
+    saved_from: tuple[int | None, ...] = ()  # per saved array: input i, output −1−k, or None
+    linked = False                # create_graph: saved_tensors are Tensors on the graph
+    hooks: dict[int, list[Any]] | None = None  # per output: `register_hook` functions
 
     fn: type  # the op's Function class, set by `Function.apply`
 
@@ -69,6 +73,8 @@ class Record:
                 f"'{self.name}' were freed by the first backward. Pass retain_graph=True to the "
                 "first backward() (or to minigrad.grad) if you need to backpropagate twice."
             )
+        if self.linked:
+            return tuple([on_graph(self, i) for i in range(len(self.saved))])
         return self.saved
 
     @property
@@ -89,6 +95,27 @@ class Record:
         return f"<Record #{self.seq} {self.name}: {ins} -> {outs}>"
 
 
+def on_graph(record: Record, i: int) -> Any:
+    """Saved array i as the Tensor it was in forward (an input, or an output of `record`), so
+    a backward run with `create_graph=True` records how the gradient depends on it."""
+    from .tensor import Tensor
+
+    a, k = record.saved[i], record.saved_from[i]
+    if k is None:
+        if a.dtype.kind in "biu":  # a mask or indices: no gradient flows through it
+            return a
+        raise RuntimeError(
+            f"{record.name}: its forward saved a {a.dtype} array of shape {a.shape} that is "
+            "neither an input nor an output, so create_graph=True cannot tell how it depends "
+            f"on the inputs. To make '{record.name}' twice differentiable, save its inputs or "
+            "outputs and recompute the rest in backward."
+        )
+    if k < 0:
+        return Tensor._make(a, True, record, -1 - k)
+    source = record.inputs[k]
+    return Tensor._make(a, True, *source) if type(source) is tuple else source
+
+
 def source_of(t: Tensor) -> Any:
     """Where a tensor's value comes from, as `Record.inputs` stores it."""
     return t if t.record is None else (t.record, t.output_index)
@@ -102,11 +129,10 @@ def shape_of(source: Any) -> tuple[int, ...]:
     return source.shape
 
 
-def tape_of(t: Tensor) -> list[Record]:
-    """Every record `t` depends on, in recording order: the rows `show_tape` prints."""
-    if t.record is None:
-        return []
-    seen, stack = {t.record}, [t.record]
+def tape_of(*roots: Tensor) -> list[Record]:
+    """Every record the `roots` depend on, in recording order: the rows `show_tape` prints."""
+    seen = {t.record for t in roots if t.record is not None}
+    stack = list(seen)
     while stack:
         for source in stack.pop().inputs:
             if type(source) is tuple and source[0] not in seen:
@@ -134,24 +160,31 @@ class Step(NamedTuple):
     summed: list[bool]         # per input: added to a gradient that value already had (fan-out)
 
 
-def backward(root: Tensor, seed: np.ndarray, retain_graph: bool = False,
-             wanted: list[Tensor] | None = None) -> dict[int, list[Any]]:
-    """Replay the tape behind `root` (see `replay`) and return what reached the leaves: as
+def backward(roots: list[Tensor], seeds: list[Any], retain_graph: bool = False,
+             wanted: list[Tensor] | None = None, create_graph: bool = False
+             ) -> dict[int, list[Any]]:
+    """Replay the tape behind `roots` (see `replay`) and return what reached the leaves: as
     {id(leaf): [leaf, gradient, ...]}, plus the `wanted` tensors' {id(t): [t, gradient]}."""
     found: dict[int, list[Any]] = {}
-    for _ in replay(root, seed, retain_graph, wanted, found, explain=False):
+    for _ in replay(roots, seeds, retain_graph, wanted, found, False, create_graph):
         pass  # (replay yields nothing unless it explains)
     return found
 
 
-def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tensor] | None,
-           found: dict[int, list[Any]], explain: bool) -> Iterator[Step]:
-    """The backward pass: the rows `show_tape` prints, bottom to top, from dL/droot = `seed`.
+def replay(roots: list[Tensor], seeds: list[Any], retain_graph: bool,
+           wanted: list[Tensor] | None, found: dict[int, list[Any]], explain: bool,
+           create_graph: bool = False) -> Iterator[Step]:
+    """The backward pass: the rows `show_tape` prints, bottom to top, from dL/droot = seed.
     Each row takes the gradients of its outputs, applies its op's chain rule and sends one
-    gradient to each input. With `explain`, yields a `Step` per row that received a gradient."""
+    gradient to each input. With `explain`, yields a `Step` per row that received a gradient.
+
+    With `create_graph`, the gradients are Tensors and each rule runs on Tensors, so the
+    backward pass is itself recorded and can be differentiated again.
+    """
     this_pass, anomaly = new_pass(), is_anomaly_enabled()
-    send(source_of(root), seed, found)
-    tape = tape_of(root)
+    for root, seed in zip(roots, seeds):
+        send(source_of(root), seed, found, None, anomaly, create_graph)
+    tape = tape_of(*roots)
     rows = {id(r): i for i, r in enumerate(tape)} if explain else {}
     try:
         for row in range(len(tape) - 1, -1, -1):
@@ -160,13 +193,15 @@ def replay(root: Tensor, seed: np.ndarray, retain_graph: bool, wanted: list[Tens
             if out_grads is not None:                # some gradient reached this row
                 if len(out_grads) > 1:
                     out_grads = fill_missing(record, out_grads)
+                if record.hooks:
+                    out_grads = run_hooks(record, out_grads)
                 if wanted:
                     keep_wanted(record, out_grads, wanted, found)
                 if record.guards:
                     verify_unchanged(record, this_pass)  # saved arrays changed since forward?
-                in_grads = call_rule(record, out_grads)
+                in_grads = call_rule(record, out_grads, create_graph)
                 summed = [g is not None and (type(source) is tuple or source.requires_grad)
-                          and send(source, g, found, record, anomaly)
+                          and send(source, g, found, record, anomaly, create_graph)
                           for source, g in zip(record.inputs, in_grads)]
                 if explain:
                     yield explain_step(row, rows, record, out_grads, in_grads, summed)
@@ -197,30 +232,6 @@ def label_of(source: Any, rows: dict[int, int]) -> str:
     return f"{kind}{tuple(source.shape)}"
 
 
-def accumulate(found: dict[int, list[Any]]) -> None:
-    """`leaf.grad += gradient` for every leaf that requires grad (PyTorch's accumulation)."""
-    for leaf, g, *_ in found.values():
-        if not leaf.requires_grad:
-            continue
-        if leaf.grad is None:
-            kind_kept = leaf.data.dtype.kind == g.dtype.kind
-            leaf.grad = np.array(g, dtype=leaf.data.dtype if kind_kept else None, copy=True)
-        else:
-            leaf.grad += g
-
-
-def backward_steps(t: Tensor, grad: Any = None, retain_graph: bool = False) -> Iterator[Step]:
-    """The backward pass of `t`, one record at a time: `for step in mg.backward_steps(J): ...`
-
-    Yields a `Step` per row that a gradient reached, in the order backward runs them (bottom
-    to top). Run to the end, it leaves exactly the `.grad`s that `t.backward()` gives; this is
-    the same loop `backward()` runs, with each step shown.
-    """
-    found: dict[int, list[Any]] = {}
-    yield from replay(t, t.seed(grad), retain_graph, None, found, explain=True)
-    accumulate(found)
-
-
 def keep_wanted(record: Record, out_grads: list[np.ndarray], wanted: list[Tensor],
                 found: dict[int, list[Any]]) -> None:
     """`grad()` asked for the gradient of an output of this record: keep it."""
@@ -230,11 +241,12 @@ def keep_wanted(record: Record, out_grads: list[np.ndarray], wanted: list[Tensor
 
 
 def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | None = None,
-         anomaly: bool = False) -> bool:
+         anomaly: bool = False, create_graph: bool = False) -> bool:
     """Add `g`, reduced to the value's shape, to the gradient of `source`: a slot of the
     record that made the value, or the leaf's entry in `at_leaves`. True if it was added to
-    a gradient the value already had (a fan-out sum)."""
-    if type(g) is not np.ndarray:
+    a gradient the value already had (a fan-out sum). With `create_graph` g is a Tensor and
+    the sums are recorded."""
+    if type(g) is not np.ndarray and not create_graph:
         g = np.asarray(g)
     if type(source) is tuple:
         record, k = source
@@ -252,7 +264,7 @@ def send(source: Any, g: Any, at_leaves: dict[int, list[Any]], sender: Record | 
         summed = entry is not None
         if entry is None:             # first use: g may be an op's own array, so not ours
             at_leaves[id(source)] = [source, g, False]
-        elif entry[2]:                # a sum we allocated (W is used once per step): in place
+        elif entry[2] and not create_graph:  # a sum we allocated (W, once per step): in place
             entry[1] += g
         else:
             entry[1], entry[2] = entry[1] + g, True
@@ -267,9 +279,14 @@ def fill_missing(record: Record, out_grads: list[Any]) -> list[np.ndarray]:
     return [np.zeros(s, dtype) if g is None else g for g, s in zip(out_grads, record.out_shapes)]
 
 
-def call_rule(record: Record, out_grads: list[np.ndarray]) -> tuple[Any, ...]:
+def call_rule(record: Record, out_grads: list[Any], create_graph: bool = False
+              ) -> tuple[Any, ...]:
     """Run the op's backward: one gradient per output in, one per input out (None: none)."""
-    in_grads = record.fn.backward(record, *out_grads)
+    if create_graph:
+        in_grads = call_on_graph(record, out_grads)
+    else:
+        rule = record.fn.array_backward or record.fn.backward
+        in_grads = rule(record, *out_grads)
     if type(in_grads) is not tuple:
         in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
     if len(in_grads) != len(record.inputs):
@@ -277,7 +294,53 @@ def call_rule(record: Record, out_grads: list[np.ndarray]) -> tuple[Any, ...]:
             f"{record.name}: backward returned {len(in_grads)} gradients for "
             f"{len(record.inputs)} inputs; return one per input (None where there is none)."
         )
+    if create_graph:
+        in_grads = tuple([on_graph_result(record, g) for g in in_grads])
     return in_grads
+
+
+def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
+    """The op's backward run on Tensors (the gradients, and the saved arrays as the Tensors
+    they were in forward), so that every step of it is recorded: `create_graph=True`."""
+    from .tensor import Tensor
+
+    fn = record.fn
+    if not fn.twice_differentiable:
+        raise RuntimeError(
+            f"{record.name}: its backward runs on arrays only, so create_graph=True cannot "
+            "differentiate through it. For second derivatives, compute this part with the "
+            "composed ops (e.g. a model built with fused=False, or the function uncompiled)."
+        )
+    grads = [g if isinstance(g, Tensor) else Tensor._make(np.asarray(g), False, None, 0)
+             for g in out_grads]
+    record.linked = True
+    try:
+        return fn.backward(record, *grads)
+    except (TypeError, ValueError, AttributeError) as err:
+        raise RuntimeError(
+            f"{record.name}: its backward failed on Tensors ({type(err).__name__}: {err}). "
+            "With create_graph=True a backward must compute with operators, NumPy functions "
+            "and minigrad ops (not .data, out=, np.add.at or kernels), so that it is recorded."
+        ) from err
+    finally:
+        record.linked = False
+
+
+def on_graph_result(record: Record, g: Any) -> Any:
+    """A gradient a backward returned under create_graph: a Tensor, None, or a constant zero."""
+    from .tensor import Tensor
+
+    if g is None or isinstance(g, Tensor):
+        return g
+    g = np.asarray(g)
+    if np.any(g):
+        raise RuntimeError(
+            f"{record.name}: with create_graph=True its backward returned a NumPy array, not a "
+            "Tensor: it computed the gradient on arrays (.data, np.asarray or a kernel), so the "
+            f"result cannot be differentiated again. Write {record.name}'s backward with "
+            "operators, NumPy functions and minigrad ops."
+        )
+    return Tensor._make(g, False, None, 0)
 
 
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...], record: Record | None) -> np.ndarray:
@@ -303,31 +366,3 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...], record: Record | None) ->
             "shaped like that input (or like the broadcast output)."
         )
     return g
-
-
-def grad(
-    output: Tensor,
-    inputs: Tensor | Iterable[Tensor],
-    grad_output: Any = None,
-    retain_graph: bool = False,
-) -> list[np.ndarray]:
-    """Gradients d output / d input for each input, as arrays, without touching any `.grad`.
-
-    `inputs` may be leaves or intermediate tensors of the graph (e.g. the hidden states a⟨t⟩ of
-    an unrolled RNN: then the result is the total derivative ∂J/∂a⟨t⟩ through all later steps).
-    An input the output does not depend on gets zeros.
-    """
-    from .tensor import Tensor
-
-    wanted = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    for t in wanted:
-        if not isinstance(t, Tensor):
-            raise TypeError(f"grad: inputs must be Tensors, got {type(t).__name__}")
-        if not t.requires_grad:
-            raise RuntimeError(
-                f"grad: an input of shape {t.shape} does not require grad, so no gradient is "
-                "tracked for it; create it with requires_grad=True"
-            )
-    found = backward(output, output.seed(grad_output), retain_graph, wanted)
-    return [np.zeros_like(t.data) if id(t) not in found
-            else np.array(found[id(t)][1], dtype=t.data.dtype, copy=True) for t in wanted]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import tape
 from .modes import STATE as _MODES
 from .modes import refuse_value_read
 
@@ -60,7 +59,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "record", "output_index", "name",
-                 "__weakref__")
+                 "_hooks", "_retains", "__weakref__")  # (the last two: set only by hooks.py)
 
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
@@ -180,8 +179,9 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     # --- autograd ---------------------------------------------------------------------------
-    def seed(self, grad: Any = None) -> np.ndarray:
-        """The cotangent dL/d(self) that starts backward from this tensor (checked)."""
+    def seed(self, grad: Any = None, keep_tensor: bool = False) -> Any:
+        """The cotangent dL/d(self) that starts backward from this tensor (checked). A Tensor
+        seed stays a Tensor with `keep_tensor` (create_graph: the seed may be differentiated)."""
         if not self.requires_grad:
             raise RuntimeError(
                 "backward: this tensor does not require grad, so there is nothing to "
@@ -195,22 +195,37 @@ class Tensor:
                     f"seed gradient of that shape: call t.backward(grad) with an array of shape "
                     f"{self.shape}, or reduce first, e.g. t.sum().backward()."
                 )
-            return np.ones_like(self.data)
-        g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=self.dtype)
+            g = np.ones_like(self.data)
+        elif isinstance(grad, Tensor):
+            g = grad if keep_tensor else grad.data
+        else:
+            g = np.asarray(grad, dtype=self.dtype)
         if g.shape != self.shape:
             raise ValueError(
                 f"backward: seed gradient has shape {g.shape} but the output has shape "
                 f"{self.shape}; they must match."
             )
-        return g
+        return Tensor._make(g, False, None, 0) if keep_tensor and type(g) is np.ndarray else g
 
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad.
 
         `grad` is the seed dL/d(self) (required unless self is a scalar). The graph's saved
-        arrays are freed afterwards unless `retain_graph=True`.
+        arrays are freed afterwards unless `retain_graph=True`. With `create_graph=True` the
+        backward pass is recorded too: `.grad` becomes a Tensor that can be differentiated
+        again (and the graph is kept).
         """
-        tape.accumulate(tape.backward(self, self.seed(grad), retain_graph))
+        autograd.backward(self, grad, retain_graph, create_graph)
+
+    def register_hook(self, fn: Any) -> Any:
+        """Call `fn(grad)` when backward computes d(loss)/d(self); a non-None result replaces
+        the gradient. Returns a handle whose `.remove()` unregisters it."""
+        return hooks.register_hook(self, fn)
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate tensor's gradient in `.grad` after backward (as leaves do)."""
+        hooks.retain_grad(self)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -377,8 +392,4 @@ def as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-from . import ops  # noqa: E402  (the ops need `Tensor`, defined above)
-
-for _name, _op in ops.METHODS.items():  # t.max(axis=0) is ops.max(t, axis=0), and so on
-    if _name not in Tensor.__dict__:
-        setattr(Tensor, _name, _op)
+from . import autograd, hooks, ops  # noqa: E402  (they need `Tensor`, defined above)

@@ -61,8 +61,9 @@ class OneHotProduct(mg.Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         W, s_0 = ctx.saved_tensors
-        stack = s_0.copy()                     # [s; e_ids]: the one of column j in row cols[j]
-        stack[ctx.cols, np.arange(len(ctx.cols))] = 1
+        ones = np.zeros(s_0.shape, s_0.dtype)  # e_ids below s: the one of column j in row cols[j]
+        ones[ctx.cols, np.arange(len(ctx.cols))] = 1
+        stack = s_0 + ones                     # [s; e_ids] ([s; 0] has zeros in those rows)
         return np.dot(g, stack.T), np.dot(W.T, g)   # (a token repeated in the batch adds up)
 
 

@@ -8,6 +8,7 @@ Tensor methods in `METHODS` (`t.max(axis=0)` is `max(t, axis=0)`).
 
 from typing import Any
 
+from ..tensor import Tensor
 from . import activations, axes, elementwise, indexing, linalg, logic, losses, reductions, shape
 from .activations import *  # noqa: F403
 from .axes import *  # noqa: F403
@@ -28,6 +29,10 @@ METHODS: dict[str, Any] = {}  # Tensor method name -> the op
 for _family in FAMILIES:
     NUMPY.update(getattr(_family, "NUMPY", {}))
     METHODS.update(getattr(_family, "METHODS", {}))
+
+for _name, _op in METHODS.items():  # t.max(axis=0) is max(t, axis=0), and so on
+    if _name not in Tensor.__dict__:
+        setattr(Tensor, _name, _op)
 
 __all__ = ["Add", "Div", "MatMul", "Mul", "Sub"] + sorted(
     {name for family in FAMILIES for name in family.__all__})

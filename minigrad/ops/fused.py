@@ -34,6 +34,8 @@ class _Recurrence(Function):
     (CELLS order); options: cell, x (token ids or a constant float x, then not positional),
     relu, return_c (LSTM: also output the cell states), time_major (see forward_arrays)."""
 
+    twice_differentiable = False  # the BPTT loop is a Numba kernel on arrays
+
     @staticmethod
     def forward(ctx, *arrays, cell, x=None, relu=False, return_c=False, time_major=False):
         ctx.x_positional = x is None

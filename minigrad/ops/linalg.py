@@ -20,7 +20,7 @@ def _swap(a: np.ndarray) -> np.ndarray:
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """`a @ b`; for matrices `np.dot`, which skips matmul's generic dispatch (2–5× faster on
     the notes' (50×77)(77×1) products, e.g. 1.6 µs instead of 8 µs for an outer product).
-    On Tensors `np.dot` is minigrad's `dot`, so backward rules may use it too."""
+    On Tensors `np.dot` is minigrad's `dot` (`NUMPY` below), so backward uses it too."""
     return np.dot(a, b) if a.ndim == 2 and b.ndim == 2 else a @ b
 
 
@@ -48,7 +48,7 @@ class MatMul(Function):
         a, b = ctx.saved_tensors
         if a.ndim == 2 and b.ndim == 2:  # matrices (the notes' case): np.dot, as in forward
             need_a, need_b = ctx.needs_input_grad
-            return (_mm(g, b.T) if need_a else None), (_mm(a.T, g) if need_b else None)
+            return (np.dot(g, b.T) if need_a else None), (np.dot(a.T, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return g * b, g * a
         if a.ndim == 1:  # (k) @ (..., k, n) -> (..., n)

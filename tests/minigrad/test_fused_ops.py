@@ -328,8 +328,8 @@ def assert_same_function(f, f_spec, inputs, tol=1e-12, seed=0):
     assert out.shape == out_spec.shape
     assert_close(out.data, out_spec.data, tol, "output")
     v = np.random.default_rng(seed).standard_normal(out.shape)
-    g = mg.grad(out, inputs, grad_output=v)
-    g_spec = mg.grad(out_spec, inputs, grad_output=v)
+    g = mg.grad(out, inputs, grad_outputs=v)
+    g_spec = mg.grad(out_spec, inputs, grad_outputs=v)
     for i, (a, b) in enumerate(zip(g, g_spec, strict=True)):
         assert_close(a, b, tol, f"gradient of input {i}")
 
@@ -348,7 +348,7 @@ def test_tape_matches_reference(cell):
         [T["x"].data, {k: T[k].data for k in STATES[cell]},
          {k: t.data for k, t in T.items() if k[0] in "Wb"}, dA]))
     assert_close(A.data, A_ref, what="A")
-    for k, g in zip(T, mg.grad(A, list(T.values()), grad_output=dA), strict=True):
+    for k, g in zip(T, mg.grad(A, list(T.values()), grad_outputs=dA), strict=True):
         assert_close(g, g_ref[k], what=k)
     assert "recurrence" in mg.show_tape(A).__str__()
 
@@ -383,8 +383,8 @@ def test_time_major_layout(cell):
     assert B.shape == (n_a, T_x * m)
     assert_close(B.data, A.data.transpose(0, 2, 1).reshape(n_a, T_x * m), 0)
     v = np.random.default_rng(0).standard_normal(A.shape)
-    g_A = mg.grad(A, ins, grad_output=v)
-    g_B = mg.grad(B, ins, grad_output=v.transpose(0, 2, 1).reshape(n_a, T_x * m))
+    g_A = mg.grad(A, ins, grad_outputs=v)
+    g_B = mg.grad(B, ins, grad_outputs=v.transpose(0, 2, 1).reshape(n_a, T_x * m))
     for a, b in zip(g_A, g_B, strict=True):
         assert_close(a, b)
 
@@ -399,7 +399,7 @@ def test_options_and_errors():
     A1 = R.lstm_recurrence(x_const, np.zeros((3, 2)), np.zeros((3, 2)), *ins[3:])
     assert_close(A0.data, A1.data, 0)
     assert not np.allclose(A0.data, A.data)
-    (gW,) = mg.grad(A0, [T["W_c"]], grad_output=np.ones(A0.shape))
+    (gW,) = mg.grad(A0, [T["W_c"]], grad_outputs=np.ones(A0.shape))
     assert np.all(np.isfinite(gW)) and np.any(gW != 0)
     with pytest.raises(ValueError, match="lstm_recurrence: x must be"):
         R.lstm_recurrence(mg.Tensor(np.zeros((4, 2, 3))), *ins[1:])
