@@ -127,3 +127,15 @@ def test_source_before_the_first_call() -> None:
     f = compile(lambda x: x)
     with pytest.raises(RuntimeError, match="has not been called yet"):
         f.source  # noqa: B018
+
+
+def test_create_graph_through_a_compiled_record_names_it() -> None:
+    @compile
+    def cube(x):
+        return x * x * x
+
+    x = mg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = cube(x).sum()
+    np.testing.assert_array_equal(mg.grad(y, x, retain_graph=True)[0], [3.0, 12.0])
+    with pytest.raises(RuntimeError, match="compiled:cube: its backward runs on arrays only"):
+        mg.grad(y, x, create_graph=True)
