@@ -253,18 +253,6 @@ def unflatten(tree: Any, leaves: Any) -> Any:
     return kind(items)
 
 
-def tree_key(tree: Any) -> Any:
-    """A hashable form of a tree (static values by type and value)."""
-    if tree == _LEAF:
-        return "leaf"
-    kind, body = tree
-    if kind == "static":
-        return ("static", type(body).__name__, body)
-    if kind is dict:
-        return ("dict", tuple((k, tree_key(t)) for k, t in body))
-    return (kind.__qualname__, tuple(tree_key(t) for t in body))
-
-
 # ----------------------------------------------------------------------------------------------
 # the forward trace
 
