@@ -81,6 +81,12 @@ class CompiledFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves: list[Any] = []
+        variant = self.variant(args, kwargs, leaves)
+        return self._run(variant, leaves)
+
+    def variant(self, args: tuple, kwargs: dict[str, Any], leaves: list[Any]) -> Variant:
+        """The compiled form for the signature of `fn(*args, **kwargs)` (traced if new);
+        appends the arguments' leaves to `leaves`."""
         key = (_walk(args, leaves), _static_key(self.__name__, kwargs) if kwargs else ())
         try:
             variant = self.variants.get(key)
@@ -97,9 +103,9 @@ class CompiledFunction:
                     "different signatures (shapes, dtypes, requires_grad flags, static "
                     "arguments); each new one traces and generates code again. Keep shapes "
                     "fixed (use scan for sequences) or call it without compile.",
-                    RuntimeWarning, stacklevel=2)
+                    RuntimeWarning, stacklevel=3)
         self.last = variant
-        return self._run(variant, leaves)
+        return variant
 
     def _name_of(self, path: str) -> str:
         """`_0_1` (argument 0, item 1) as `carry_1` with the function's parameter names."""

@@ -303,6 +303,7 @@ def trace_forward(fn: Any, fn_name: str, tree: Any, leaves: list[tuple[str, Any]
     check_closure(tracer, traced, fn_name)
     check_ints_used(tracer, args, fn_name)
     prog = Program(fn_name, args, tracer.nodes, outputs)
+    prog.types = {name: (np.shape(a), np.asarray(a).dtype) for name, a in tracer.arrays.items()}
     prog.out_tree = out_tree  # type: ignore[attr-defined]
     return prog, tracer, traced
 
