@@ -55,6 +55,7 @@ class Variant:
     float_index: list[int]  # which leaves are the record's inputs
     int_index: list[int]    # which are integer arrays (an option of the record)
     detach: list[bool]      # outputs no gradient flows from
+    scan_class: Any = None  # the Function of `scan` over this cell, made on first use
 
 
 class CompiledFunction:

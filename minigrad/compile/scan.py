@@ -49,6 +49,8 @@ def scan(cell: Any, init: Any, xs: Any, params: Any = ()) -> tuple[Any, Any]:
     `init` is a Tensor/array or a (nested) tuple of them; `xs` a float array/Tensor (..., T)
     or integer token ids (m, T); `params` a sequence of Tensors/arrays passed to every step.
     One tape record `scan:<cell>`; its backward runs the cell's generated backward per step.
+    The cell is compiled once per function object: define it once (or pass `compile(cell)`)
+    rather than a new lambda per call.
     """
     if isinstance(cell, CompiledFunction):
         cf = cell
@@ -123,14 +125,10 @@ class _Plan:
             s is None for s in prog.seeds[n_carry:]]
 
 
-_CLASSES: dict[int, type] = {}
-
-
 def _scan_class(name: str, variant: Variant) -> type:
     """The Function whose one record is a whole scan of this compiled cell."""
-    fn = _CLASSES.get(id(variant))
-    if fn is not None and fn.variant is variant:  # type: ignore[attr-defined]
-        return fn
+    if variant.scan_class is not None:
+        return variant.scan_class
 
     class Scan(Function):
         """The recurrence: the cell's generated forward per step; BPTT in backward."""
@@ -190,6 +188,5 @@ def _scan_class(name: str, variant: Variant) -> type:
 
     Scan.name = f"scan:{name}"
     Scan.__name__ = Scan.__qualname__ = f"Scan_{name}"
-    Scan.variant = variant  # type: ignore[attr-defined]
-    _CLASSES[id(variant)] = Scan
+    variant.scan_class = Scan
     return Scan
