@@ -77,8 +77,9 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             view = g.data.view()  # its own identity: d<name> is rebound by later additions
             src = bt.name_of_tensor(g)
             dname = bt.unique(f"d{name}")
+            what = bt.comment if bt.comment and bt.where else f"the cotangent of {name}"
             bt.nodes.append(Node("alias", None, [src if src else Const(g.data)], {}, [dname],
-                                 where=bt.where, comment=f"d{name}"))
+                                 where=bt.where, comment=f"{what}: d{name}"))
             bt.bind(view, dname)
             grads[name] = Tensor._make(view, True, None, 0)
             return
@@ -96,7 +97,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
                 seed = bt.unique(f"g_out{k}")
                 bt.bind(arr, seed)
                 prog.seeds.append(seed)
-                bt.where = None
+                bt.where, bt.comment = None, None
                 contribute(out, Tensor._make(arr, True, None, 0))
             else:
                 prog.seeds.append(None)
@@ -120,7 +121,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
     bt.finish()
     prog.grads = [bt.name_of_tensor(grads[a.name]) if a.requires_grad and a.name in grads
                   else None for a in prog.float_args]
-    prog.backward = _fold_aliases(_live(bt.nodes, [g for g in prog.grads if g]))
+    prog.backward = _shared(_fold_aliases(_live(bt.nodes, [g for g in prog.grads if g])))
     prog.residuals = _residuals(prog)
     prog.forward = _live(prog.forward, [o for o in prog.outputs if isinstance(o, str)]
                          + prog.residuals)
@@ -232,6 +233,33 @@ def _fold_aliases(nodes: list[Node]) -> list[Node]:
         if made is not None and made.kind != "alias" and uses.get(src) == 1:
             made.outputs[made.outputs.index(src)] = node.outputs[0]
             continue
+        kept.append(node)
+    return kept
+
+
+def _shared(nodes: list[Node]) -> list[Node]:
+    """Common subexpressions: a second `W_o.T` (same op, inputs, options) reuses the first.
+    Only for ops whose inputs and output are each named once (not the rebound d<value>s)."""
+    defined: dict[str, int] = {}
+    for node in nodes:
+        for o in node.outputs:
+            if o:
+                defined[o] = defined.get(o, 0) + 1
+    seen: dict[Any, str] = {}
+    same: dict[str, str] = {}
+    kept = []
+    for node in nodes:
+        node.inputs = [same.get(i, i) if isinstance(i, str) else i for i in node.inputs]
+        out = node.outputs[0] if len(node.outputs) == 1 else None
+        ins = node.inputs
+        if (node.kind == "op" and out is not None and defined.get(out) == 1
+                and all(defined.get(i, 0) <= 1 for i in ins if isinstance(i, str))
+                and not any(isinstance(i, Const) for i in ins)):
+            key = (node.fn, tuple(ins), repr(node.options))
+            if key in seen:
+                same[out] = seen[key]
+                continue
+            seen[key] = out
         kept.append(node)
     return kept
 

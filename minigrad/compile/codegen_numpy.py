@@ -151,9 +151,7 @@ def _subscript(index: Any, r: Callable[[Any], str]) -> str:
             parts.append(text if i.step is None else f"{text}:{r(i.step)}")
         else:
             parts.append(r(i))
-    if type(index) is tuple and len(items) == 1:
-        return parts[0] + ","
-    return ", ".join(parts)
+    return ", ".join(parts)  # (x[(i,)] is x[i] in NumPy, also for an array i)
 
 
 def _comment(node: Node) -> str:
