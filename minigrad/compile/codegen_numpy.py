@@ -29,6 +29,7 @@ from ..ops.shape import Concat, Reshape, Transpose
 from ..tape import Record
 from .backward import _UNWANTED as _NOT
 from .program import Const, Node, Program, Ref
+from .trace import identifier
 
 __all__ = ["EXPRESSIONS", "generate"]
 
@@ -71,11 +72,13 @@ _HELPERS = {"_mm": _mm, "_sigmoid": kernels.sigmoid, "_tanh": kernels.tanh,
             "_scatter": _scatter}
 
 
-def _fwd(fn: type, *arrays: Any, **options: Any) -> tuple[Record, Any]:
-    """Run an op's forward by reference; return its ctx (for its backward) and its output."""
+def _fwd(fn: type, *arrays: Any, **options: Any) -> tuple[Record, tuple]:
+    """Run an op's forward by reference; return its ctx (for its backward) and its outputs
+    (a tuple, also for one output)."""
     ctx = Record()
     ctx.fn = fn
-    return ctx, fn.forward(ctx, *arrays, **options)
+    out = fn.forward(ctx, *arrays, **options)
+    return ctx, out if type(out) is tuple else (out,)
 
 
 def _vjp(ctx: Record, wanted: tuple[Any, ...], *grads: Any) -> tuple[Any, ...]:
@@ -138,7 +141,7 @@ class _Writer:
 
     def cls(self, fn: type) -> str:
         """The namespace name of a Function class."""
-        return self.bound(f"_F_{fn.__name__}_", fn)
+        return self.bound(f"_F_{identifier(fn.__name__)}_", fn)
 
 
 def _subscript(index: Any, r: Callable[[Any], str]) -> str:
@@ -189,15 +192,11 @@ def _line(node: Node, w: _Writer) -> str:
                f"{', '.join(ins)})"
     options = "".join(f", {k}={w.render(v) if isinstance(v, (Ref, Const)) else w.literal(v)}"
                       for k, v in node.options.items())
-    if node.ctx_name is not None:
-        lhs = f"{node.ctx_name}, {target}" if len(outs) == 1 else f"{node.ctx_name}, ({target})"
-        return f"{lhs} = _fwd({w.cls(node.fn)}, {', '.join(ins)}{options})"
     writer = EXPRESSIONS.get(node.fn)
-    if writer is not None:
+    if writer is not None and node.ctx_name is None:
         return f"{target} = {writer(ins, node, w.render)}"
-    call = f"{w.cls(node.fn)}.forward(_Record(), {', '.join(ins)}{options})"
-    w.namespace["_Record"] = Record
-    return f"{target} = {call}"
+    return f"{node.ctx_name or '_'}, ({target},) = _fwd({w.cls(node.fn)}, " \
+           f"{', '.join(ins)}{options})"
 
 
 def _block(nodes: list[Node], w: _Writer) -> list[str]:

@@ -12,6 +12,7 @@ so `n_a + ids` in an option stays data rather than a constant frozen at trace ti
 from __future__ import annotations
 
 import itertools
+import keyword
 import re
 from typing import Any
 
@@ -60,7 +61,7 @@ class TracedInts(np.ndarray):
 def identifier(text: str) -> str:
     """`text` as a Python identifier (`p["W_c"]` -> `p_W_c`)."""
     s = re.sub(r"\W+", "_", text).strip("_") or "v"
-    return f"v_{s}" if s[0].isdigit() else s
+    return f"v_{s}" if s[0].isdigit() or keyword.iskeyword(s) else s
 
 
 _RESERVED = {"np", "forward", "backward", "None", "True", "False"}

@@ -117,3 +117,22 @@ def test_user_functions_are_called_by_reference() -> None:
     prog: Program = cf.last.program
     assert prog.fallbacks() == ["cube", "relu"]
     assert "_F_Cube" in cf.source and "_vjp(ctx_cube" in cf.source
+
+
+def test_a_compiled_function_inside_another_is_called_by_reference() -> None:
+    inner = compile(lambda W, x: mg.tanh(W @ x))
+
+    def outer(W, x):
+        h = inner(W, x)
+        return inner(W, h) * h
+
+    def eager(W, x):
+        h = mg.tanh(W @ x)
+        return mg.tanh(W @ h) * h
+
+    W = mg.Tensor(np.random.default_rng(0).normal(size=(3, 3)), requires_grad=True, name="in")
+    x = mg.Tensor(np.ones((3, 2)), requires_grad=True)
+    compiled = compile(outer)
+    assert_same(eager, compiled, (W, x), [W, x])
+    assert compiled.last.program.fallbacks() == ["compiled:<lambda>"]
+    assert "def forward(v_in, x)" in compiled.source  # a keyword as a name gets a prefix
