@@ -51,7 +51,8 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
     needs = {a.name: a.requires_grad for a in prog.args if a.kind == "float"}
     for node in prog.forward:
         if node.kind == "op":
-            want = any(isinstance(i, str) and needs.get(i, False) for i in node.inputs)
+            want = not node.no_grad and any(isinstance(i, str) and needs.get(i, False)
+                                            for i in node.inputs)
             needs.update(dict.fromkeys(node.outputs, want))
     bt = Tracer(prog.name, taken=fwd.taken)
     values: dict[str, Tensor] = {}

@@ -77,6 +77,7 @@ class Node:
     ctx: Any = None               # the trace-time record of an "op" node
     ctx_name: str | None = None   # the runtime ctx's name, when a "vjp" node calls its backward
     needs: tuple[bool, ...] = ()  # "vjp": which inputs of the forward op want a gradient
+    no_grad: bool = False         # recorded inside no_grad(): no gradient flows through it
 
     @property
     def op_name(self) -> str:

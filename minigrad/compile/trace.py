@@ -82,6 +82,7 @@ class Tracer:
         self.comment: str | None = None        # what nodes made now are (backward phases)
         self.where: str | None = None          # the user line they belong to
         self._count = itertools.count()
+        self.grad_enabled = True  # False while the traced function runs a no_grad() block
 
     def fresh(self, stem: str) -> str:
         """A new name `stem_k` not used before in this program."""
@@ -182,6 +183,7 @@ class Tracer:
 
     def __call__(self, record: Any, arrays: list[np.ndarray], outs: tuple,
                  options: dict[str, Any]) -> None:
+        self.grad_enabled = STATE.grad_enabled
         ins = [self.name_of(a) or self.scalar_match(a) for a in arrays]
         opts = {k: self.static(v) for k, v in options.items()}
         if all(n is None for n in ins) and not _has_ref(opts):
@@ -189,7 +191,8 @@ class Tracer:
         node = Node("op", record.fn, [n if n is not None else Const(a)
                                       for n, a in zip(ins, arrays)],
                     opts, [self.fresh(record.name) for _ in outs],
-                    where=self.where or record.where, comment=self.comment or "", ctx=record)
+                    where=self.where or record.where, comment=self.comment or "", ctx=record,
+                    no_grad=not self.grad_enabled)
         for o, name in zip(outs, node.outputs):
             if type(o) is np.ndarray:
                 self.bind(o, name)
