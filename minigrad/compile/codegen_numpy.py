@@ -105,15 +105,16 @@ class _Writer:
             self.namespace[name] = value
         return name
 
-    def render(self, value: Any) -> str:
-        """Python source for an input or option value."""
+    def render(self, value: Any, inline: bool = True) -> str:
+        """Python source for an input or option value (`inline`: a 0-d float constant may be
+        written as a Python number, which NumPy expressions treat exactly like it)."""
         if isinstance(value, str):  # a value name
             return value
         if isinstance(value, Ref):
             return value.name
         if isinstance(value, Const):
             v = value.value
-            if isinstance(v, np.ndarray) and v.ndim == 0 and np.isfinite(v):
+            if inline and isinstance(v, np.ndarray) and v.ndim == 0 and np.isfinite(v):
                 if v.dtype == np.float64:    # a Python float computes exactly the same
                     return repr(float(v))
                 if v.dtype == np.complex128:
@@ -179,7 +180,10 @@ def _short_where(where: str) -> str:
 
 def _line(node: Node, w: _Writer) -> str:
     """One statement for a node."""
-    ins = [w.render(i) for i in node.inputs]
+    writer = EXPRESSIONS.get(node.fn) if node.kind == "op" and node.ctx_name is None else None
+    # an op called by reference gets arrays, as Function.apply hands them to it
+    ins = [w.render(i, inline=writer is not None or node.kind == "ufunc")
+           for i in node.inputs]
     outs = [o if o is not None else "_" for o in node.outputs]
     target = outs[0] if len(outs) == 1 else ", ".join(outs)
     if node.kind == "alias":
@@ -192,8 +196,7 @@ def _line(node: Node, w: _Writer) -> str:
                f"{', '.join(ins)})"
     options = "".join(f", {k}={w.render(v) if isinstance(v, (Ref, Const)) else w.literal(v)}"
                       for k, v in node.options.items())
-    writer = EXPRESSIONS.get(node.fn)
-    if writer is not None and node.ctx_name is None:
+    if writer is not None:
         return f"{target} = {writer(ins, node, w.render)}"
     return f"{node.ctx_name or '_'}, ({target},) = _fwd({w.cls(node.fn)}, " \
            f"{', '.join(ins)}{options})"
