@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..modes import tracing
+from ..ops import trig
 from ..ops.activations import LogSoftmax, Sigmoid, Softmax, Tanh
 from ..ops.axes import BroadcastTo, MoveAxis, Reshaped, SwapAxes
 from ..ops.elementwise import Add, Div, Exp, Log, Mul, Neg, PowConst, Sub, Where
 from ..ops.indexing import GetItem, ScatterAdd
 from ..ops.linalg import MatMul
 from ..ops.losses import BCEWithLogits
+from ..ops.math import Expm1, Log1p, LogAddExp, Softplus, Sqrt, Square
 from ..ops.reductions import Mean, Sum
 from ..ops.shape import Concat, Reshape, Split, Stack, Transpose
 from ..tape import Record, unbroadcast
@@ -39,7 +41,9 @@ __all__ = ["TRACED_VJPS", "trace_backward"]
 TRACED_VJPS = frozenset({
     Add, Sub, Mul, Div, Neg, PowConst, Exp, Log, Sigmoid, Tanh, Softmax, LogSoftmax, MatMul,
     Sum, Mean, Reshape, Reshaped, Transpose, SwapAxes, MoveAxis, BroadcastTo, Concat, Split,
-    Stack, GetItem, ScatterAdd, Where, BCEWithLogits,
+    Stack, GetItem, ScatterAdd, Where, BCEWithLogits, Sqrt, Square, Expm1, Log1p, LogAddExp,
+    Softplus, trig.Sin, trig.Cos, trig.Tan, trig.Arcsin, trig.Arccos, trig.Arctan, trig.Arctan2,
+    trig.Sinh, trig.Cosh, trig.Arcsinh, trig.Arccosh, trig.Arctanh,
 })
 
 _WANTED = (None, 0)                              # an input that wants a gradient
@@ -111,8 +115,9 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             gs = [grads[o] if o in grads else _zeros(fwd.arrays[o], grads)
                   for o in node.outputs]
             bt.where, bt.comment = node.where, f"{node.op_name} backward"
-            if node.fn in TRACED_VJPS:
-                res = node.fn.backward(_proxy(node.ctx, want, fwd, value), *gs)
+            proxy = _proxy(node, want, fwd, value) if node.fn in TRACED_VJPS else None
+            if proxy is not None:
+                res = node.fn.backward(proxy, *gs)
             else:
                 res = _call_vjp(node, gs, want, bt)
             res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
@@ -134,13 +139,23 @@ def _zeros(like: np.ndarray, grads: dict[str, Tensor]) -> Tensor:
     return Tensor._make(np.zeros(like.shape, dtype), False, None, 0)  # (a constant)
 
 
-def _proxy(ctx: Record, want: tuple[bool, ...], fwd: Tracer, value: Any) -> Record:
-    """The op's ctx with its saved arrays as Tensors of the forward values they are."""
+def _proxy(node: Node, want: tuple[bool, ...], fwd: Tracer, value: Any) -> Record | None:
+    """The op's ctx with its saved arrays as Tensors of the forward values they are (None if
+    a saved float array is neither a traced value nor a constant input: call it instead)."""
+    ctx = node.ctx
     proxy = object.__new__(type(ctx))
     proxy.__dict__.update(ctx.__dict__)
     saved = []
     for s in ctx.saved:
         name = fwd.name_of(s)
+        if name is None and id(s) in node.input_ids:  # an input (a 0-d one has no other id)
+            source = node.inputs[node.input_ids.index(id(s))]
+            name = source if isinstance(source, str) else None
+            if name is None:
+                saved.append(s)  # a constant input
+                continue
+        if name is None and np.asarray(s).dtype.kind in "fc":
+            return None
         saved.append(value(name) if name is not None and not _is_int(name, fwd) else s)
     proxy.saved, proxy.released, proxy.guards = tuple(saved), False, ()
     proxy.inputs = tuple(_WANTED if w else _UNWANTED for w in want)

@@ -79,6 +79,7 @@ class Tracer:
         self.taken: set[str] = set() if taken is None else taken
         self.by_record: dict[int, Node] = {}   # id(record) -> its node
         self.scalars: list[tuple[Any, str]] = []  # 0-d results (see `finish`)
+        self.alive: list[Any] = []             # everything named by identity stays alive
         self.comment: str | None = None        # what nodes made now are (backward phases)
         self.where: str | None = None          # the user line they belong to
         self._count = itertools.count()
@@ -105,6 +106,7 @@ class Tracer:
         """`arr` is the value called `name`."""
         self.names[id(arr)] = name
         self.arrays[name] = arr
+        self.alive.append(arr)  # (a rebound name must not free an array whose id is named)
         self.taken.add(name)
 
     def name_of(self, arr: Any) -> str | None:
@@ -192,12 +194,14 @@ class Tracer:
                                       for n, a in zip(ins, arrays)],
                     opts, [self.fresh(record.name) for _ in outs],
                     where=self.where or record.where, comment=self.comment or "", ctx=record,
-                    no_grad=not self.grad_enabled)
+                    no_grad=not self.grad_enabled, input_ids=tuple(id(a) for a in arrays))
         for o, name in zip(outs, node.outputs):
             if type(o) is np.ndarray:
                 self.bind(o, name)
             else:  # a NumPy scalar: the Tensor gets np.asarray(o), a new array
                 self.scalars.append((np.asarray(o), name))
+                self.names[id(o)] = name  # (the scalar itself, if the op saved it)
+                self.alive.append(o)
                 self.arrays[name] = np.asarray(o)
                 self.taken.add(name)
         self.by_record[id(record)] = node
