@@ -12,7 +12,8 @@
 The signature of a call is the structure of its arguments, each leaf's kind, shape, dtype and
 `requires_grad`, the static values (Python numbers) and the keyword options. A new signature
 traces again (complex-step gradient checks, say, trace a complex variant); many signatures of
-one function warn, since a shape that changes every call means tracing every call.
+one function warn, since a shape that changes every call means tracing every call. The first
+call of a signature also checks the generated code against the eager tape once (`check.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..tape import Record
 from ..tensor import Tensor
 from .backward import trace_backward
 from .cache import load_module
+from .check import check_against_tape
 from .codegen_numpy import generate
 from .program import Program
 from .trace import TraceError, flatten, trace_forward, unflatten
@@ -124,6 +126,7 @@ class CompiledFunction:
         trace_backward(prog, tracer)
         source, namespace = self.backend(prog)
         module, path = load_module(source, namespace)
+        check_against_tape(self.fn, tree, leaves, kwargs, prog, module)
         kinds = [a.kind for a in prog.args]
         return Variant(prog, source, module, path, _record_class(self.__name__, prog, module),
                        prog.out_tree,  # type: ignore[attr-defined]
@@ -139,17 +142,21 @@ class CompiledFunction:
         return unflatten(v.out_tree, iter(outs))
 
 
-def compile(fn: Any = None) -> Any:  # noqa: A001 - the name users expect (torch/jax)
+def compile(fn: Any = None, *, backend: Any = None) -> Any:  # noqa: A001 - torch/jax's name
     """Compile `fn` (decorator `@compile` or `compile(fn)`): on each new signature, trace it on
     the tape, generate NumPy code for its forward and backward, and from then on run that code
-    as one tape record `compiled:<name>` whose backward is the generated backward."""
+    as one tape record `compiled:<name>` whose backward is the generated backward.
+
+    `backend`: a code generator `Program -> (source, namespace)` (default: the NumPy one)."""
     if fn is None:
-        return compile
+        return functools.partial(compile, backend=backend)
     if isinstance(fn, CompiledFunction):
-        return fn
+        if backend in (None, fn.backend):
+            return fn
+        fn = fn.fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return CompiledFunction(fn)
+    return CompiledFunction(fn, backend or generate)
 
 
 def _param_names(fn: Any) -> list[str]:
