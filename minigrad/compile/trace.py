@@ -7,6 +7,11 @@ So ops on arguments that do not require grad are followed too (the tape would no
 them), and reading a traced value in Python (`bool(t)`, comparisons) can be refused.
 Integer-array arguments (token ids) are `TracedInts`: NumPy arithmetic on them is followed,
 so `n_a + ids` in an option stays data rather than a constant frozen at trace time.
+
+One gap in naming by identity: an op that returns a NumPy scalar (a 0-d sum, say) gets a new
+0-d array as its Tensor's data after the tracer saw it. A recorded op's 0-d result is named
+from the tape afterwards (`Tracer.finish`); an unrecorded one (computed from arguments that
+require no grad) is recognised by its value. `check.py` catches a wrong guess.
 """
 
 from __future__ import annotations
