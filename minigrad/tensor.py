@@ -140,6 +140,10 @@ class Tensor:
             )
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """The values as nested Python lists (`ndarray.tolist`)."""
+        return self.data.tolist()
+
     def __bool__(self) -> bool:
         if _MODES.tracer is not None:
             refuse_value_read(self, "bool(t) (an `if` or `while` on a tensor)")
