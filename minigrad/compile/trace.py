@@ -40,8 +40,10 @@ class TracedInts(np.ndarray):
     _mg_name: str | None = None
 
     def __array_finalize__(self, obj: Any) -> None:
-        # a copy (or a same-shape view, or astype) of a traced array is the same data
-        same = obj is not None and getattr(obj, "shape", None) == self.shape
+        # a copy, an astype or a view with the same layout of a traced array is the same data;
+        # a transposed or reversed view (same memory, other strides) is not
+        same = (isinstance(obj, np.ndarray) and obj.shape == self.shape
+                and (obj.strides == self.strides or not np.may_share_memory(self, obj)))
         self._mg_name = getattr(obj, "_mg_name", None) if same else None
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
