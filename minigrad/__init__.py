@@ -13,6 +13,7 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 from . import ops, optim
 from .audit import AuditReport, audit
 from .autograd import backward_steps, grad
+from .compiler import compile, scan  # noqa: A004  (the function, like torch.compile)
 from .draw import draw
 from .function import Function
 from .functional import hessian, hvp, jacobian, jvp, vjp
@@ -33,6 +34,7 @@ __all__ = [
     "assert_gradcheck",
     "audit",
     "backward_steps",
+    "compile",
     "detect_anomaly",
     "draw",
     "grad",
@@ -44,6 +46,7 @@ __all__ = [
     "jvp",
     "no_grad",
     "optim",
+    "scan",
     "scope",
     "show_tape",
     "vjp",
