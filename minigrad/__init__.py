@@ -25,6 +25,15 @@ from .tensor import Tensor
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """`minigrad.compile` and `minigrad.scan` load the compiler on first use (a lighter import)."""
+    if name in ("compile", "scan"):
+        from . import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
 __all__ = [
     "AnomalyError",
     "AuditReport",
