@@ -13,7 +13,6 @@ Tensors and ops (`minigrad.tensor`, `minigrad.ops`) record themselves on the tap
 from . import ops, optim
 from .audit import AuditReport, audit
 from .autograd import backward_steps, grad
-from .compiler import compile, scan  # noqa: A004  (the function, like torch.compile)
 from .draw import draw
 from .function import Function
 from .functional import hessian, hvp, jacobian, jvp, vjp
@@ -55,7 +54,7 @@ __all__ = [
     "jvp",
     "no_grad",
     "optim",
-    "scan",
+    "scan",  # noqa: F405  (loaded on first use, see __getattr__)
     "scope",
     "show_tape",
     "vjp",
