@@ -83,7 +83,8 @@ class Function:
         outs = out if type(out) is tuple else (out,)
         modes = STATE
         if modes.noting:  # anomaly mode, a scope(), an audit or a trace: the record notes more
-            outs = tuple([o if type(o) is np.ndarray else np.asarray(o) for o in outs])
+            if type(out) is not np.ndarray:  # (a tracer must see the arrays Tensors will hold)
+                outs = tuple([o if type(o) is np.ndarray else np.asarray(o) for o in outs])
             note(ctx, arrays, outs, options)
         if wants_grad and modes.grad_enabled:
             results = record(ctx, tensors, arrays, outs, options)
