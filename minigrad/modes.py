@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tape import Record
 
 __all__ = ["AnomalyError", "check_finite", "detect_anomaly", "is_anomaly_enabled",
-           "is_grad_enabled", "keeping_inputs", "no_grad", "note", "scope"]
+           "is_grad_enabled", "keeping_inputs", "no_grad", "note", "refuse_value_read", "scope",
+           "tracing", "TracingValueError"]
 
 
 class _Modes(threading.local):
@@ -32,14 +33,16 @@ class _Modes(threading.local):
     anomaly: bool = False
     scope: str | None = None   # the names of the open `scope()`s, outermost first: "LSTM/t=3"
     keep_inputs: bool = False  # records keep copies of their input arrays (for `audit`)
-    noting: bool = False       # any of the three above: ops call `note` on their records
+    noting: bool = False       # any of the above: ops call `note` on their records
+    tracer: Any = None         # minigrad.compile's tracer: sees every op a traced function runs
 
 
 STATE = _Modes()
 
 
 def _update_noting() -> None:
-    STATE.noting = STATE.anomaly or STATE.scope is not None or STATE.keep_inputs
+    STATE.noting = (STATE.anomaly or STATE.scope is not None or STATE.keep_inputs
+                    or STATE.tracer is not None)
 
 
 class AnomalyError(RuntimeError):
@@ -143,6 +146,33 @@ def scope(name: str) -> Iterator[None]:
 
 
 @contextmanager
+def tracing(tracer: Any) -> Iterator[None]:
+    """`minigrad.compile` traces a function: every op calls `tracer(record, arrays, outs,
+    options)` (see `note`), and reading a traced value in Python (`bool(t)`, `t.item()`,
+    comparisons) raises `TracingValueError` (see `refuse_value_read`)."""
+    with _switched("tracer", tracer):
+        yield
+
+
+class TracingValueError(RuntimeError):
+    """A traced tensor's value was read in Python while `minigrad.compile` traced a function."""
+
+
+def refuse_value_read(data: np.ndarray, what: str) -> None:
+    """While tracing: raise if `data` is a traced value, since Python control flow on it would
+    be frozen at trace time (the compiled code would take the same branch for every input)."""
+    tracer = STATE.tracer
+    if tracer is not None and tracer.is_traced(data):
+        raise TracingValueError(
+            f"compile: {what} reads the value of a traced tensor of shape {data.shape} while "
+            f"'{tracer.function_name}' is being traced. Control flow is frozen at trace time: "
+            "the compiled code runs the ops recorded on this first call, whatever the values "
+            "of later calls. Express the choice with ops (minigrad.where with a mask argument, "
+            "minigrad.maximum, relu), pass the decision as a static keyword option, or call "
+            "the function without compile.")
+
+
+@contextmanager
 def keeping_inputs() -> Iterator[None]:
     """Records made inside keep copies of their input arrays and the user's source line."""
     with _switched("keep_inputs", True):
@@ -160,7 +190,7 @@ def note(record: Record, arrays: list[np.ndarray], outs: tuple, options: dict[st
     forward). Anomaly mode also checks the outputs are finite."""
     if STATE.scope is not None:
         record.scope = STATE.scope
-    if STATE.anomaly or STATE.keep_inputs:
+    if STATE.anomaly or STATE.keep_inputs or STATE.tracer is not None:
         record.where = _user_line()
     if STATE.keep_inputs:
         record.input_arrays = tuple(np.array(a, copy=True) for a in arrays)
@@ -169,6 +199,8 @@ def note(record: Record, arrays: list[np.ndarray], outs: tuple, options: dict[st
     if STATE.anomaly:
         for o in outs:
             check_finite(record, np.asarray(o), "output")
+    if STATE.tracer is not None:  # minigrad.compile names every array the traced function made
+        STATE.tracer(record, arrays, outs, options)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .modes import STATE as _MODES
+from .modes import refuse_value_read
+
 if TYPE_CHECKING:  # pragma: no cover
     from .tape import Record
 
@@ -117,6 +120,8 @@ class Tensor:
         return (self[i] for i in range(len(self.data)))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _MODES.tracer is not None:  # value reads while minigrad.compile traces
+            refuse_value_read(self.data, "np.asarray(t)")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
@@ -127,6 +132,8 @@ class Tensor:
 
     def item(self) -> Any:
         """The single value of a one-element tensor as a Python number."""
+        if _MODES.tracer is not None:
+            refuse_value_read(self.data, "t.item() (or float(t), int(t))")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): tensor of shape {self.shape} has {self.size} elements, not 1"
@@ -134,6 +141,8 @@ class Tensor:
         return self.data.item()
 
     def __bool__(self) -> bool:
+        if _MODES.tracer is not None:
+            refuse_value_read(self.data, "bool(t) (an `if` or `while` on a tensor)")
         if self.data.size != 1:
             raise ValueError(
                 f"The truth value of a tensor of shape {self.shape} is ambiguous: use "
@@ -285,22 +294,40 @@ class Tensor:
 
     # Comparisons compare values element-wise and return NumPy boolean arrays (no gradient
     # flows through a comparison); tensors stay hashable by identity.
+    def _compared(self, other: Any, op: str) -> None:
+        """While minigrad.compile traces: a mask computed from a traced value is a value read."""
+        refuse_value_read(self.data, f"the comparison t {op} ...")
+        if isinstance(other, Tensor):
+            refuse_value_read(other.data, f"the comparison ... {op} t")
+
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if _MODES.tracer is not None:
+            self._compared(other, "==")
         return ops.equal(self, other)
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        if _MODES.tracer is not None:
+            self._compared(other, "!=")
         return ops.not_equal(self, other)
 
     def __lt__(self, other: Any) -> np.ndarray:
+        if _MODES.tracer is not None:
+            self._compared(other, "<")
         return ops.less(self, other)
 
     def __le__(self, other: Any) -> np.ndarray:
+        if _MODES.tracer is not None:
+            self._compared(other, "<=")
         return ops.less_equal(self, other)
 
     def __gt__(self, other: Any) -> np.ndarray:
+        if _MODES.tracer is not None:
+            self._compared(other, ">")
         return ops.greater(self, other)
 
     def __ge__(self, other: Any) -> np.ndarray:
+        if _MODES.tracer is not None:
+            self._compared(other, ">=")
         return ops.greater_equal(self, other)
 
     __hash__ = object.__hash__
@@ -313,6 +340,10 @@ class Tensor:
         (`np.add.at`) and `out=` get a clear error instead of a silently dropped tape.
         """
         op = ops.NUMPY.get(ufunc)
+        if _MODES.tracer is not None and ufunc in ops.logic.NUMPY:
+            for x in args:  # a comparison or logic ufunc: a mask read from a traced value
+                if isinstance(x, Tensor):
+                    refuse_value_read(x.data, f"numpy.{ufunc.__name__}(t, ...)")
         if method == "__call__" and op is not None and "out" not in kwargs:
             return op(*args, **kwargs)
         what = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
