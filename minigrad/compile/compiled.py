@@ -76,6 +76,12 @@ class CompiledFunction:
                                "is no source: call it once (it traces on its first call)")
         return self.last.source
 
+    @property
+    def kernels(self) -> str:
+        """The generated Numba kernels of the most recent call's signature ('' if none)."""
+        self.source  # noqa: B018 - raises the same error before the first call
+        return getattr(self.last.module, "KERNELS", "")
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves: list[tuple[str, Any]] = []
         tree = flatten(tuple(args), "", leaves)
@@ -120,17 +126,33 @@ class CompiledFunction:
         return unflatten(v.out_tree, iter(outs))
 
 
-def compile(fn: Any = None) -> Any:  # noqa: A001 - the name users expect (torch/jax)
+def compile(fn: Any = None, *, backend: Any = "numpy") -> Any:  # noqa: A001 - torch/jax name
     """Compile `fn` (decorator `@compile` or `compile(fn)`): on each new signature, trace it on
     the tape, generate NumPy code for its forward and backward, and from then on run that code
-    as one tape record `compiled:<name>` whose backward is the generated backward."""
+    as one tape record `compiled:<name>` whose backward is the generated backward.
+    `backend`: "numpy" (the reference), "numba" (fused element-wise kernels, `codegen_numba`)
+    or a function Program -> (source, namespace)."""
     if fn is None:
-        return compile
+        return functools.partial(compile, backend=backend)
     if isinstance(fn, CompiledFunction):
         return fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return CompiledFunction(fn)
+    return CompiledFunction(fn, backend=_backend(backend))
+
+
+def _backend(backend: Any) -> Any:
+    """A backend name or function as the function Program -> (source, namespace)."""
+    if backend == "numpy":
+        return generate
+    if backend == "numba":
+        from .codegen_numba import generate as numba_generate  # (imports numba's njit)
+
+        return numba_generate
+    if callable(backend):
+        return backend
+    raise ValueError(f"compile: backend must be 'numpy', 'numba' or a function Program -> "
+                     f"(source, namespace); got {backend!r}")
 
 
 def _param_names(fn: Any) -> list[str]:
