@@ -16,6 +16,15 @@
 Positional arguments of `apply` are the differentiable inputs (Tensors, arrays or numbers);
 keyword arguments are static options handed to `forward` unchanged. `backward` may return
 gradients shaped like the broadcast output: the engine reduces them to each input's shape.
+
+One backward serves every order. Written with operators, NumPy functions and minigrad ops
+(as `Square` above), it runs on arrays for a first-order backward, and on Tensors under
+`create_graph=True`: NumPy hands `np.exp(t)`, `np.where(c, t, 0)`, ... to the minigrad op
+(`Tensor.__array_ufunc__`/`__array_function__`), so the same lines record the backward pass
+and the gradient can be differentiated again. For that, save only the forward's inputs or
+outputs (they come back as the Tensors they were; recompute anything else in backward), and
+never compute on `.data`. An op may add `array_backward`, the same rule on arrays only (a Numba
+kernel), used when no graph of the backward is recorded.
 """
 
 from __future__ import annotations

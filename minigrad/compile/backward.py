@@ -61,7 +61,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
         """The forward value `name` as a Tensor the traced rules can compute with."""
         if name not in values:
             arr = fwd.arrays[name]
-            values[name] = Tensor._make(arr, False, None, 0)
+            values[name] = Tensor._make(arr, True, None, 0)  # (recorded: see Tracer.finish)
             bt.bind(arr, name)
         return values[name]
 
@@ -75,14 +75,14 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             g = unbroadcast(g, shape, None)
         if name not in grads:
             view = g.data.view()  # its own identity: d<name> is rebound by later additions
-            src = bt.name_of(g.data)
+            src = bt.name_of_tensor(g)
             dname = bt.unique(f"d{name}")
             bt.nodes.append(Node("alias", None, [src if src else Const(g.data)], {}, [dname],
                                  where=bt.where, comment=f"d{name}"))
             bt.bind(view, dname)
-            grads[name] = Tensor._make(view, False, None, 0)
+            grads[name] = Tensor._make(view, True, None, 0)
             return
-        dname = bt.name_of(grads[name].data)
+        dname = bt.name_of_tensor(grads[name])
         bt.comment = f"d{name} += (the value is used more than once)"
         total = grads[name] + g
         bt.nodes[-1].outputs[0] = dname
@@ -97,7 +97,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
                 bt.bind(arr, seed)
                 prog.seeds.append(seed)
                 bt.where = None
-                contribute(out, Tensor._make(arr, False, None, 0))
+                contribute(out, Tensor._make(arr, True, None, 0))
             else:
                 prog.seeds.append(None)
         for node in reversed(prog.forward):
@@ -117,7 +117,8 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             for inp, g, w in zip(node.inputs, res, want):
                 if w and g is not None:
                     contribute(inp, g)
-    prog.grads = [bt.name_of(grads[a.name].data) if a.requires_grad and a.name in grads
+    bt.finish()
+    prog.grads = [bt.name_of_tensor(grads[a.name]) if a.requires_grad and a.name in grads
                   else None for a in prog.float_args]
     prog.backward = _fold_aliases(_live(bt.nodes, [g for g in prog.grads if g]))
     prog.residuals = _residuals(prog)
@@ -128,7 +129,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
 def _zeros(like: np.ndarray, grads: dict[str, Tensor]) -> Tensor:
     """A constant zero gradient for an output nobody used (the engine's `fill_missing`)."""
     dtype = next(iter(grads.values())).dtype
-    return Tensor._make(np.zeros(like.shape, dtype), False, None, 0)
+    return Tensor._make(np.zeros(like.shape, dtype), False, None, 0)  # (a constant)
 
 
 def _proxy(ctx: Record, want: tuple[bool, ...], fwd: Tracer, value: Any) -> Record:
@@ -174,8 +175,8 @@ def _call_vjp(node: Node, gs: list[Tensor], want: tuple[bool, ...], bt: Tracer) 
         name = bt.fresh(f"d_{node.op_name}")
         bt.bind(arr, name)
         outs.append(name)
-        tensors.append(Tensor._make(arr, False, None, 0))
-    ins = [bt.name_of(g.data) or Const(g.data) for g in gs]
+        tensors.append(Tensor._make(arr, True, None, 0))
+    ins = [bt.name_of_tensor(g) or Const(g.data) for g in gs]
     bt.nodes.append(Node("vjp", node.fn, ins, {}, outs, where=node.where,
                          comment=f"{node.op_name} backward (its rule, called by reference)",
                          ctx_name=node.ctx_name, needs=want))

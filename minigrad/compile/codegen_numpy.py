@@ -147,8 +147,8 @@ def _subscript(index: Any, r: Callable[[Any], str]) -> str:
     parts = []
     for i in items:
         if isinstance(i, slice):
-            parts.append(":".join("" if x is None else r(x)
-                                  for x in (i.start, i.stop, i.step)).rstrip(":") or ":")
+            text = ":".join("" if x is None else r(x) for x in (i.start, i.stop))
+            parts.append(text if i.step is None else f"{text}:{r(i.step)}")
         else:
             parts.append(r(i))
     if type(index) is tuple and len(items) == 1:

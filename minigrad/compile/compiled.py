@@ -123,6 +123,8 @@ class CompiledFunction:
         for arg, leaf in zip(v.program.args, leaves):
             (floats if arg.kind == "float" else ints).append(leaf)
         outs = v.function.apply(*floats, ints=tuple(ints))
+        outs = [o if seed else o.detach()  # (as in eager: no gradient can flow from it)
+                for o, seed in zip(outs, v.program.seeds)]
         return unflatten(v.out_tree, iter(outs))
 
 

@@ -76,6 +76,8 @@ class Tracer:
         self.arrays: dict[str, Any] = {}       # name -> array (keeps ids alive and unique)
         self.nodes: list[Node] = []
         self.taken: set[str] = set() if taken is None else taken
+        self.by_record: dict[int, Node] = {}   # id(record) -> its node
+        self.scalars: list[tuple[Any, str]] = []  # 0-d results (see `finish`)
         self.comment: str | None = None        # what nodes made now are (backward phases)
         self.where: str | None = None          # the user line they belong to
         self._count = itertools.count()
@@ -115,9 +117,41 @@ class Tracer:
                 name = self.names.get(id(base))
         return name
 
+    def name_of_tensor(self, t: Tensor) -> str | None:
+        """The name of a Tensor's value: by its array, else by the record that made it."""
+        name = self.name_of(t.data)
+        if name is None and t.record is not None:
+            node = self.by_record.get(id(t.record))
+            if node is not None:
+                name = node.outputs[t.output_index]
+        return name
+
+    def scalar_match(self, arr: Any) -> str | None:
+        """An unknown 0-d array equal to a 0-d result of an op: that result, most likely.
+
+        An op returning a NumPy scalar gets a new 0-d array after the tracer saw the scalar,
+        so identity cannot name it. `finish` corrects the guess from the tape's records."""
+        if not isinstance(arr, np.ndarray) or arr.ndim or not self.scalars:
+            return None
+        for value, name in reversed(self.scalars):
+            if value.dtype == arr.dtype and (value == arr or (value != value and arr != arr)):
+                return name
+        return None
+
+    def finish(self) -> None:
+        """Name 0-d inputs by the records they came from (see `scalar_match`)."""
+        for node in self.nodes:
+            sources = node.ctx.__dict__.get("inputs", ()) if node.ctx is not None else ()
+            for i, src in enumerate(sources):
+                if type(src) is tuple and id(src[0]) in self.by_record:
+                    node.inputs[i] = self.by_record[id(src[0])].outputs[src[1]]
+                elif type(src) is not tuple and isinstance(node.inputs[i], str) \
+                        and self.name_of(src.data) is None and src.data.ndim == 0:
+                    node.inputs[i] = Const(src.data)  # a constant equal to a traced scalar
+
     def is_traced(self, data: Any) -> bool:
         """Is `data` a value the traced function computed from its arguments?"""
-        return self.name_of(data) is not None
+        return self.name_of(data) is not None or self.scalar_match(data) is not None
 
     def user_line(self) -> str | None:
         """The line nodes made now belong to."""
@@ -147,7 +181,7 @@ class Tracer:
 
     def __call__(self, record: Any, arrays: list[np.ndarray], outs: tuple,
                  options: dict[str, Any]) -> None:
-        ins = [self.name_of(a) for a in arrays]
+        ins = [self.name_of(a) or self.scalar_match(a) for a in arrays]
         opts = {k: self.static(v) for k, v in options.items()}
         if all(n is None for n in ins) and not _has_ref(opts):
             return  # an op on constants only: its result is a constant too
@@ -156,7 +190,13 @@ class Tracer:
                     opts, [self.fresh(record.name) for _ in outs],
                     where=self.where or record.where, comment=self.comment or "", ctx=record)
         for o, name in zip(outs, node.outputs):
-            self.bind(o, name)
+            if type(o) is np.ndarray:
+                self.bind(o, name)
+            else:  # a NumPy scalar: the Tensor gets np.asarray(o), a new array
+                self.scalars.append((np.asarray(o), name))
+                self.arrays[name] = np.asarray(o)
+                self.taken.add(name)
+        self.by_record[id(record)] = node
         self.nodes.append(node)
 
 
@@ -261,12 +301,13 @@ def trace_forward(fn: Any, fn_name: str, tree: Any, leaves: list[tuple[str, Any]
             result = fn(*call_args, **kwargs)
     finally:
         STATE.grad_enabled = prev
+    tracer.finish()
     out_leaves: list[tuple[str, Any]] = []
     out_tree = flatten(result, "out", out_leaves)
     outputs = []
     for path, leaf in out_leaves:
         data = leaf.data if isinstance(leaf, Tensor) else leaf
-        name = tracer.name_of(data)
+        name = tracer.name_of_tensor(leaf) if isinstance(leaf, Tensor) else tracer.name_of(data)
         if isinstance(data, TracedInts) or (name is None and data.dtype.kind not in "fc"):
             raise TraceError(f"compile: result {path} of '{fn_name}' is an integer array; "
                              "compiled functions return Tensors or float arrays")
