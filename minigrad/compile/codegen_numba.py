@@ -42,9 +42,10 @@ from .program import Node, Program, Ref
 __all__ = ["NUMBA_MAX_SIZE", "SCALAR", "generate", "infer_values"]
 
 #: Largest group (elements of its index space) with a transcendental function run by Numba.
-#: Measured on this machine (one thread, float64, LSTM gate groups, `benchmarks.bench_compile
-#: --crossover`): the fused forward kernel is faster than NumPy's lines up to ~8K elements.
-NUMBA_MAX_SIZE: int = 8192
+#: Measured (one BLAS thread, float64, the LSTM cell's generated forward, n_a = 128, Numba
+#: kernels / NumPy lines, two noisy runs): 0.74-0.81 at 128 elements, 0.79-0.99 at 1024,
+#: 0.92-1.32 at 2048-4096, 1.17-1.28 at 16K-32K; the same crossover as `kernels.sigmoid`.
+NUMBA_MAX_SIZE: int = 2048
 
 #: Function class -> the scalar expression of one element (format fields: inputs, `p`).
 SCALAR: dict[type, str] = {
@@ -68,7 +69,7 @@ def infer_values(prog: Program) -> dict[str, np.ndarray]:
     scope = dict(namespace)
     exec(compile("\n".join(lines), f"<shapes of {prog.name}>", "exec"), scope)  # noqa: S102
     args = [np.ones(a.shape, a.dtype) if a.kind == "float" else np.zeros(a.shape, a.dtype)
-            for a in prog.args]
+            for a in prog.float_args + prog.int_args]  # (the order forward takes them)
     with np.errstate(all="ignore"):
         fwd = scope["forward"](*args)
         values = dict(fwd)
