@@ -44,11 +44,11 @@ def load_module(source: str, namespace: dict[str, Any]) -> tuple[ModuleType, Pat
     """Write `source` to the cache unless a file with its hash exists, import it from there,
     and bind `namespace` (constants and op classes the source refers to) in the module."""
     path = module_path(source)
-    if path.exists() and path.read_text() == source:
+    if path.exists() and path.read_text(encoding="utf-8") == source:
         STATS["reused"] += 1
     else:  # write to a temporary file and rename: a concurrent reader never sees half a file
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(source)
         os.replace(tmp, path)
         STATS["written"] += 1

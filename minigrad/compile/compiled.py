@@ -34,7 +34,7 @@ from .backward import trace_backward
 from .cache import load_module
 from .codegen_numpy import generate
 from .program import Program
-from .trace import TraceError, flatten, trace_forward, tree_key, unflatten
+from .trace import TraceError, flatten, trace_forward, unflatten
 
 __all__ = ["CompiledFunction", "compile"]
 
@@ -52,6 +52,10 @@ class Variant:
     path: Path
     function: type  # the Function subclass whose record stands for one call
     out_tree: Any
+    float_index: list[int]  # which leaves are the record's inputs
+    int_index: list[int]    # which are integer arrays (an option of the record)
+    detach: list[bool]      # outputs no gradient flows from
+    scan_class: Any = None  # the Function of `scan` over this cell, made on first use
 
 
 class CompiledFunction:
@@ -83,13 +87,22 @@ class CompiledFunction:
         return getattr(self.last.module, "KERNELS", "")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        leaves: list[tuple[str, Any]] = []
-        tree = flatten(tuple(args), "", leaves)
-        named = [(self._name_of(path), leaf) for path, leaf in leaves]
-        key = (tree_key(tree), tuple(_leaf_key(leaf) for _, leaf in named),
-               _static_key(self.__name__, kwargs))
-        variant = self.variants.get(key)
+        leaves: list[Any] = []
+        variant = self.variant(args, kwargs, leaves)
+        return self._run(variant, leaves)
+
+    def variant(self, args: tuple, kwargs: dict[str, Any], leaves: list[Any]) -> Variant:
+        """The compiled form for the signature of `fn(*args, **kwargs)` (traced if new);
+        appends the arguments' leaves to `leaves`."""
+        key = (_walk(args, leaves), _static_key(self.__name__, kwargs) if kwargs else ())
+        try:
+            variant = self.variants.get(key)
+        except TypeError:  # an unhashable static argument: flatten says which
+            variant = None
         if variant is None:
+            paths: list[tuple[str, Any]] = []
+            tree = flatten(tuple(args), "", paths)
+            named = [(self._name_of(path), leaf) for path, leaf in paths]
             variant = self.variants[key] = self._compile(tree, named, kwargs)
             if len(self.variants) == MAX_SIGNATURES + 1:
                 warnings.warn(
@@ -97,9 +110,9 @@ class CompiledFunction:
                     "different signatures (shapes, dtypes, requires_grad flags, static "
                     "arguments); each new one traces and generates code again. Keep shapes "
                     "fixed (use scan for sequences) or call it without compile.",
-                    RuntimeWarning, stacklevel=2)
+                    RuntimeWarning, stacklevel=3)
         self.last = variant
-        return self._run(variant, [leaf for _, leaf in named])
+        return variant
 
     def _name_of(self, path: str) -> str:
         """`_0_1` (argument 0, item 1) as `carry_1` with the function's parameter names."""
@@ -115,16 +128,18 @@ class CompiledFunction:
         trace_backward(prog, tracer)
         source, namespace = self.backend(prog)
         module, path = load_module(source, namespace)
+        kinds = [a.kind for a in prog.args]
         return Variant(prog, source, module, path, _record_class(self.__name__, prog, module),
-                       prog.out_tree)  # type: ignore[attr-defined]
+                       prog.out_tree,  # type: ignore[attr-defined]
+                       [i for i, k in enumerate(kinds) if k == "float"],
+                       [i for i, k in enumerate(kinds) if k == "int"],
+                       [s is None for s in prog.seeds])
 
     def _run(self, v: Variant, leaves: list[Any]) -> Any:
-        floats, ints = [], []
-        for arg, leaf in zip(v.program.args, leaves):
-            (floats if arg.kind == "float" else ints).append(leaf)
-        outs = v.function.apply(*floats, ints=tuple(ints))
-        outs = [o if seed else o.detach()  # (as in eager: no gradient can flow from it)
-                for o, seed in zip(outs, v.program.seeds)]
+        ints = tuple([leaves[i] for i in v.int_index])
+        outs = v.function.apply(*[leaves[i] for i in v.float_index], ints=ints)
+        if True in v.detach:  # (as in eager: no gradient can flow from these outputs)
+            outs = [o.detach() if d else o for o, d in zip(outs, v.detach)]
         return unflatten(v.out_tree, iter(outs))
 
 
@@ -165,10 +180,28 @@ def _param_names(fn: Any) -> list[str]:
     return [p.name for p in params if p.kind not in (p.VAR_KEYWORD,)]
 
 
-def _leaf_key(leaf: Any) -> tuple:
-    data = leaf.data if isinstance(leaf, Tensor) else np.asarray(leaf)
-    rg = isinstance(leaf, Tensor) and leaf.requires_grad
-    return (data.shape, data.dtype.str, rg)
+def _walk(value: Any, leaves: list[Any]) -> Any:
+    """The signature of `value` (structure, static values, each leaf's shape, dtype and
+    requires_grad), appending its leaves in `flatten`'s order: one pass, on every call."""
+    kind = type(value)
+    if kind is Tensor:
+        leaves.append(value)
+        data = value.data
+        return (data.shape, data.dtype, value.requires_grad)
+    if kind is np.ndarray:
+        leaves.append(value)
+        return (value.shape, value.dtype)
+    if kind is tuple or kind is list:
+        return (kind, *[_walk(v, leaves) for v in value])
+    if kind is dict:
+        return (dict, *[(k, _walk(value[k], leaves)) for k in sorted(value)])
+    if isinstance(value, (Tensor, np.ndarray, tuple, list)):  # subclasses, named tuples
+        data = value.data if isinstance(value, Tensor) else value
+        if isinstance(value, (Tensor, np.ndarray)):
+            leaves.append(value)
+            return (kind, data.shape, data.dtype, getattr(value, "requires_grad", False))
+        return (kind, *[_walk(v, leaves) for v in value])
+    return (kind, value)  # a static value (unhashable ones are refused by flatten)
 
 
 def _static_key(name: str, kwargs: dict[str, Any]) -> tuple:
@@ -192,6 +225,8 @@ def _static_key(name: str, kwargs: dict[str, Any]) -> tuple:
 def _record_class(name: str, prog: Program, module: ModuleType) -> type:
     """The Function whose one record stands for a call of this signature."""
     seeds = [k for k, s in enumerate(prog.seeds) if s]
+    floats = [a.name for a in prog.float_args]
+    saved_args = [floats.index(r) for r in prog.residuals if r in floats]
     forward_fn, backward_fn = module.forward, module.backward
 
     class Compiled(Function):
@@ -203,7 +238,10 @@ def _record_class(name: str, prog: Program, module: ModuleType) -> type:
         def forward(ctx: Any, *arrays: np.ndarray, ints: tuple = ()) -> tuple:
             outs, residuals = forward_fn(*arrays, *ints)
             if STATE.grad_enabled:  # (under no_grad nothing is recorded: drop the residuals)
-                ctx.save_for_backward(*arrays)  # (guarded against writes, freed by backward)
+                # the arguments backward reads (guarded against writes) and an output (so that
+                # `saved_tensors` raises after a backward without retain_graph freed it)
+                ctx.save_for_backward(*[arrays[i] for i in saved_args],
+                                      *[o for o in outs if type(o) is np.ndarray][:1])
                 ctx.residuals = residuals
             return tuple(outs)
 

@@ -13,6 +13,7 @@ the generated source uses as a local variable, so a program reads like the modul
 - `backward`: the nodes of the backward pass, in the order they run. Its free names are the
   residuals and `seeds` (per output: the name of its cotangent, None if no gradient flows from
   it). `grads`: per float arg, the name of its gradient, None when it needs none.
+- `types`: the shape and dtype of every forward value, by name.
 
 A `Node` is one line of code:
 
@@ -108,6 +109,7 @@ class Program:
     seeds: list[str | None] = field(default_factory=list)
     grads: list[str | None] = field(default_factory=list)
     residuals: list[str] = field(default_factory=list)
+    types: dict[str, tuple[tuple[int, ...], np.dtype]] = field(default_factory=dict)
 
     @property
     def float_args(self) -> list[Arg]:

@@ -253,18 +253,6 @@ def unflatten(tree: Any, leaves: Any) -> Any:
     return kind(items)
 
 
-def tree_key(tree: Any) -> Any:
-    """A hashable form of a tree (static values by type and value)."""
-    if tree == _LEAF:
-        return "leaf"
-    kind, body = tree
-    if kind == "static":
-        return ("static", type(body).__name__, body)
-    if kind is dict:
-        return ("dict", tuple((k, tree_key(t)) for k, t in body))
-    return (kind.__qualname__, tuple(tree_key(t) for t in body))
-
-
 # ----------------------------------------------------------------------------------------------
 # the forward trace
 
@@ -312,26 +300,48 @@ def trace_forward(fn: Any, fn_name: str, tree: Any, leaves: list[tuple[str, Any]
             raise TraceError(f"compile: result {path} of '{fn_name}' is an integer array; "
                              "compiled functions return Tensors or float arrays")
         outputs.append(name if name is not None else Const(np.asarray(data)))
-    check_closure(tracer, traced, fn_name)
+    check_closure(tracer, traced, fn_name, [leaf for _, leaf in out_leaves])
     check_ints_used(tracer, args, fn_name)
     prog = Program(fn_name, args, tracer.nodes, outputs)
+    prog.types = {name: (np.shape(a), np.asarray(a).dtype) for name, a in tracer.arrays.items()}
     prog.out_tree = out_tree  # type: ignore[attr-defined]
     return prog, tracer, traced
 
 
-def check_closure(tracer: Tracer, traced: list[Tensor], fn_name: str) -> None:
-    """Raise if a Tensor that requires grad reached an op without being an argument."""
+def check_closure(tracer: Tracer, traced: list[Tensor], fn_name: str,
+                  results: list[Any]) -> None:
+    """Raise if a Tensor that requires grad reached an op (or the result) without being an
+    argument: directly, or through ops on it alone (which the trace sees as constants)."""
     mine = {id(t) for t in traced}
-    for node in tracer.nodes:
-        for source in getattr(node.ctx, "inputs", ()):
-            if type(source) is tuple or not source.requires_grad or id(source) in mine:
-                continue
-            what = f"'{source.name}'" if source.name else "a tensor"
-            raise TraceError(
-                f"compile: {what} of shape {source.shape} that requires grad is used inside "
-                f"'{fn_name}' but is not one of its arguments (a closed-over parameter, e.g. "
-                f"self.W read inside, at {node.where}). Compiled code would keep its value "
-                "as a constant and give it no gradient: pass it as an argument.")
+    sources = [(s, node.where) for node in tracer.nodes
+               for s in getattr(node.ctx, "__dict__", {}).get("inputs", ())]
+    sources += [(r if r.record is None else (r.record, r.output_index), "the result")
+                for r in results if isinstance(r, Tensor) and r.requires_grad
+                and tracer.name_of_tensor(r) is None]
+    for source, where in sources:
+        leaf = _outside_leaf(source, tracer, mine)
+        if leaf is None:
+            continue
+        what = f"'{leaf.name}'" if leaf.name else "a tensor"
+        raise TraceError(
+            f"compile: {what} of shape {leaf.shape} that requires grad is used inside "
+            f"'{fn_name}' but is not one of its arguments (a closed-over parameter, e.g. "
+            f"self.W read inside, at {where}). Compiled code would keep its value "
+            "as a constant and give it no gradient: pass it as an argument.")
+
+
+def _outside_leaf(source: Any, tracer: Tracer, mine: set[int]) -> Tensor | None:
+    """A leaf requiring grad, not an argument, that `source` depends on outside the trace."""
+    stack = [source]
+    while stack:
+        s = stack.pop()
+        if type(s) is not tuple:
+            if s.requires_grad and id(s) not in mine:
+                return s
+            continue
+        if id(s[0]) not in tracer.by_record:  # recorded, but not from the arguments
+            stack.extend(s[0].inputs)
+    return None
 
 
 def check_ints_used(tracer: Tracer, args: list[Arg], fn_name: str) -> None:

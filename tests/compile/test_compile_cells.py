@@ -138,3 +138,20 @@ def test_losses_compile_with_the_cell() -> None:
     cell = compile(step)
     assert_same(step, cell, (*params, a, c, x), [*params, a, c])
     assert set(cell.last.program.fallbacks()) == {"bce", "cross_entropy"}
+
+
+def test_show_tape_backward_steps_and_audit_see_one_row() -> None:
+    params, a, c, x = flat_problem()
+    cell = compile(lstm_flat)
+
+    def J():
+        a1, c1 = cell(*params, a, c, x)
+        return (a1 * a1).sum() + c1.sum()
+
+    loss = J()
+    assert "compiled:lstm_flat" in str(mg.show_tape(loss))
+    steps = list(mg.backward_steps(loss))
+    assert [s.op for s in steps][-1] == "compiled:lstm_flat"
+    np.testing.assert_allclose(params[0].grad, mg.grad(J(), params[0])[0], **TOL)
+    report = mg.audit(J)        # ⟨u, J v⟩ = ⟨Jᵀu, v⟩ for the compiled record as for any op
+    assert report.ok and "compiled:lstm_flat" in str(report)

@@ -139,3 +139,21 @@ def test_create_graph_through_a_compiled_record_names_it() -> None:
     np.testing.assert_array_equal(mg.grad(y, x, retain_graph=True)[0], [3.0, 12.0])
     with pytest.raises(RuntimeError, match="compiled:cube: its backward runs on arrays only"):
         mg.grad(y, x, create_graph=True)
+
+
+def test_closed_over_parameter_reached_through_ops_on_it_alone() -> None:
+    W = mg.Tensor(np.ones((2, 2)), requires_grad=True, name="W_y")
+
+    @compile
+    def f(x):
+        return (W * 2.0) @ x       # W * 2.0 involves no argument: a constant to the trace
+
+    with pytest.raises(TraceError, match="'W_y' of shape"):
+        f(mg.Tensor(np.ones((2, 1))))
+
+    @compile
+    def g(x):
+        return W.sum()             # returned directly
+
+    with pytest.raises(TraceError, match="'W_y' of shape"):
+        g(mg.Tensor(np.ones((2, 1))))

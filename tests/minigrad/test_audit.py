@@ -172,7 +172,9 @@ EVERY_OP = {
     "index", "where", "maximum", "contiguous", "bce", "bce_logits", "cross_entropy",
     "lstm_recurrence", "gru_recurrence", "gru_reset_after_recurrence", "rnn_recurrence",
     "matmul_onehot", "swapaxes", "moveaxis", "broadcastto", "scatter_add",
+    "max", "min", "prod", "cumsum", "cumprod", "var", "std", "logsumexp", "norm",
 }
+NOT_ANALYTIC = {"relu", "maximum", "where", "max", "min", "var", "std", "norm"}
 #: exported functions that record no op of their own: comparisons and logic (boolean arrays,
 #: no gradient), constants, and functions made of other ops
 NO_RECORD = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
@@ -217,6 +219,9 @@ def every_op_loss(dtype):
         out = st.sum() + mg.sum(picked, axis=0).sum() + mg.mean(z * z, axis=1).sum()
         out = out + mg.mse(mg.sigmoid(z), targets) + mg.binary_cross_entropy(
             mg.sigmoid(A), targets) + mg.binary_cross_entropy_with_logits(C, targets)
+        out = out + A.max(axis=0).sum() + mg.min(C, axis=1).sum() + pos.prod(axis=0).sum()
+        out = out + mg.cumsum(A, axis=1).sum() + pos.cumprod(1).sum() + A.var(0, ddof=1).sum()
+        out = out + A.std(1).sum() + mg.logsumexp(z, axis=0).sum() + mg.norm(A, axis=1).sum()
         out = out + mg.cross_entropy(z, labels) + mg.cross_entropy(z, labels, reduction="none"
                                                                    ).sum()
         for model in (rnn, gru, gru_after, lstm):
@@ -249,9 +254,9 @@ def test_every_builtin_op_passes(dtype):
         by_op.setdefault(c.op, set()).add(c.method.split()[0])
         assert c.checked, c
     assert set(by_op) >= EVERY_OP
-    for op in ("relu", "maximum", "where"):  # not analytic: refuse complex input
+    for op in NOT_ANALYTIC:  # not analytic: refuse complex input
         assert by_op[op] == {"differences"}
-    for op in EVERY_OP - {"relu", "maximum", "where"}:
+    for op in EVERY_OP - NOT_ANALYTIC:
         assert by_op[op] == {"complex"}, op
     for c in report:
         assert c.error <= (COMPLEX_RTOL if c.method == "complex step" else FD_RTOL) / 100, c
