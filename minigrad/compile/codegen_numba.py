@@ -196,10 +196,24 @@ def _schedule(nodes: list[Node], values: dict[str, np.ndarray],
 class _Module:
     """The generated module: kernels, the NumPy writer (constants, classes), the options."""
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, lines: dict[type, Any] | None = None) -> None:
         self.w = codegen_numpy._Writer()
         self.kernels: list[str] = []
         self.max_size = max_size
+        self.lines = lines or {}  # Function class -> writer overriding the NumPy expression
+
+    def block(self, nodes: list[Node]) -> list[str]:
+        """The NumPy backend's lines for `nodes`, with this module's overrides."""
+        out = []
+        for node in nodes:
+            writer = self.lines.get(node.fn) if node.kind == "op" else None
+            if writer is None or node.ctx_name is not None:
+                out += codegen_numpy._block([node], self.w)
+                continue
+            ins = [self.w.render(i) for i in node.inputs]
+            code = f"{node.outputs[0]} = {writer(ins, node, self.w.render)}"
+            out.append(f"    {code:<58}  # {codegen_numpy._comment(node)}")
+        return out
 
 
 def _const(value: Any, m: _Module) -> str:
@@ -290,9 +304,9 @@ def _block(items: list[Node | _Group], used_after: list[set[str]],
             if len(item.nodes) > 1 and (not heavy or size <= m.max_size):
                 lines += _kernel(item, later, values, base, m, stage)
                 continue
-            lines += codegen_numpy._block(item.nodes, m.w)
+            lines += m.block(item.nodes)
         else:
-            lines += codegen_numpy._block([item], m.w)
+            lines += m.block([item])
     return lines
 
 
@@ -306,11 +320,15 @@ def _used_after(items: list[Node | _Group], tail: set[str]) -> list[set[str]]:
     return out[::-1]
 
 
-def generate(prog: Program, *, max_size: int | None = None) -> tuple[str, dict[str, Any]]:
+def generate(prog: Program, *, max_size: int | None = None,
+             lines: dict[type, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """The module source of `prog` with fused Numba kernels (see the module doc), and the
     namespace it needs. `max_size` overrides `NUMBA_MAX_SIZE` (the size above which a group
-    with transcendental functions runs as NumPy lines)."""
-    m = _Module(NUMBA_MAX_SIZE if max_size is None else max_size)
+    with transcendental functions runs as NumPy lines). `lines` (for the whole-loop scan)
+    overrides how ops are written outside kernels; with it, `forward` and `backward` are
+    `@njit` too, and `backward` returns only the gradients that are not None."""
+    loop = lines is not None
+    m = _Module(NUMBA_MAX_SIZE if max_size is None else max_size, lines)
     values = infer_values(prog)
     names: dict[str, str] = {}
     base: dict[str, str] = {}
@@ -348,6 +366,7 @@ def generate(prog: Program, *, max_size: int | None = None) -> tuple[str, dict[s
     ]
     body = [
         *([kernels, "", ""] if kernels else []),
+        *(["@njit(cache=True)"] if loop else []),
         f"def forward({', '.join(a.name for a in prog.float_args + prog.int_args)}):",
         '    """The forward pass: returns (outputs, residuals for backward)."""',
         *fwd_lines,
@@ -355,10 +374,12 @@ def generate(prog: Program, *, max_size: int | None = None) -> tuple[str, dict[s
         f"({', '.join(residuals)}{',' if len(residuals) == 1 else ''})",
         "",
         "",
+        *(["@njit(cache=True)"] if loop else []),
         f"def backward({', '.join(residuals + seeds)}):",
         '    """The backward pass: d(output) seeds in, one gradient per float argument out."""',
         *bwd_lines,
-        f"    return ({', '.join(g or 'None' for g in grads)}{',' if len(grads) == 1 else ''})",
+        f"    return ({', '.join(g or 'None' for g in grads if g or not loop)}"
+        f"{',' if len([g for g in grads if g or not loop]) == 1 else ''})",
         "",
     ]
     return "\n".join(head + body), m.w.namespace
