@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..modes import tracing
+from ..ops import trig
 from ..ops.activations import LogSoftmax, Sigmoid, Softmax, Tanh
 from ..ops.axes import BroadcastTo, MoveAxis, Reshaped, SwapAxes
 from ..ops.elementwise import Add, Div, Exp, Log, Mul, Neg, PowConst, Sub, Where
 from ..ops.indexing import GetItem, ScatterAdd
 from ..ops.linalg import MatMul
 from ..ops.losses import BCEWithLogits
+from ..ops.math import Expm1, Log1p, LogAddExp, Softplus, Sqrt, Square
 from ..ops.reductions import Mean, Sum
 from ..ops.shape import Concat, Reshape, Split, Stack, Transpose
 from ..tape import Record, unbroadcast
@@ -39,7 +41,9 @@ __all__ = ["TRACED_VJPS", "trace_backward"]
 TRACED_VJPS = frozenset({
     Add, Sub, Mul, Div, Neg, PowConst, Exp, Log, Sigmoid, Tanh, Softmax, LogSoftmax, MatMul,
     Sum, Mean, Reshape, Reshaped, Transpose, SwapAxes, MoveAxis, BroadcastTo, Concat, Split,
-    Stack, GetItem, ScatterAdd, Where, BCEWithLogits,
+    Stack, GetItem, ScatterAdd, Where, BCEWithLogits, Sqrt, Square, Expm1, Log1p, LogAddExp,
+    Softplus, trig.Sin, trig.Cos, trig.Tan, trig.Arcsin, trig.Arccos, trig.Arctan, trig.Arctan2,
+    trig.Sinh, trig.Cosh, trig.Arcsinh, trig.Arccosh, trig.Arctanh,
 })
 
 _WANTED = (None, 0)                              # an input that wants a gradient
@@ -51,7 +55,8 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
     needs = {a.name: a.requires_grad for a in prog.args if a.kind == "float"}
     for node in prog.forward:
         if node.kind == "op":
-            want = any(isinstance(i, str) and needs.get(i, False) for i in node.inputs)
+            want = not node.no_grad and any(isinstance(i, str) and needs.get(i, False)
+                                            for i in node.inputs)
             needs.update(dict.fromkeys(node.outputs, want))
     bt = Tracer(prog.name, taken=fwd.taken)
     values: dict[str, Tensor] = {}
@@ -77,8 +82,9 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             view = g.data.view()  # its own identity: d<name> is rebound by later additions
             src = bt.name_of_tensor(g)
             dname = bt.unique(f"d{name}")
+            what = bt.comment if bt.comment and bt.where else f"the cotangent of {name}"
             bt.nodes.append(Node("alias", None, [src if src else Const(g.data)], {}, [dname],
-                                 where=bt.where, comment=f"d{name}"))
+                                 where=bt.where, comment=f"{what}: d{name}"))
             bt.bind(view, dname)
             grads[name] = Tensor._make(view, True, None, 0)
             return
@@ -96,7 +102,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
                 seed = bt.unique(f"g_out{k}")
                 bt.bind(arr, seed)
                 prog.seeds.append(seed)
-                bt.where = None
+                bt.where, bt.comment = None, None
                 contribute(out, Tensor._make(arr, True, None, 0))
             else:
                 prog.seeds.append(None)
@@ -109,8 +115,9 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             gs = [grads[o] if o in grads else _zeros(fwd.arrays[o], grads)
                   for o in node.outputs]
             bt.where, bt.comment = node.where, f"{node.op_name} backward"
-            if node.fn in TRACED_VJPS:
-                res = node.fn.backward(_proxy(node.ctx, want, fwd, value), *gs)
+            proxy = _proxy(node, want, fwd, value) if node.fn in TRACED_VJPS else None
+            if proxy is not None:
+                res = node.fn.backward(proxy, *gs)
             else:
                 res = _call_vjp(node, gs, want, bt)
             res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
@@ -120,7 +127,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
     bt.finish()
     prog.grads = [bt.name_of_tensor(grads[a.name]) if a.requires_grad and a.name in grads
                   else None for a in prog.float_args]
-    prog.backward = _fold_aliases(_live(bt.nodes, [g for g in prog.grads if g]))
+    prog.backward = _shared(_fold_aliases(_live(bt.nodes, [g for g in prog.grads if g])))
     prog.residuals = _residuals(prog)
     prog.forward = _live(prog.forward, [o for o in prog.outputs if isinstance(o, str)]
                          + prog.residuals)
@@ -132,13 +139,23 @@ def _zeros(like: np.ndarray, grads: dict[str, Tensor]) -> Tensor:
     return Tensor._make(np.zeros(like.shape, dtype), False, None, 0)  # (a constant)
 
 
-def _proxy(ctx: Record, want: tuple[bool, ...], fwd: Tracer, value: Any) -> Record:
-    """The op's ctx with its saved arrays as Tensors of the forward values they are."""
+def _proxy(node: Node, want: tuple[bool, ...], fwd: Tracer, value: Any) -> Record | None:
+    """The op's ctx with its saved arrays as Tensors of the forward values they are (None if
+    a saved float array is neither a traced value nor a constant input: call it instead)."""
+    ctx = node.ctx
     proxy = object.__new__(type(ctx))
     proxy.__dict__.update(ctx.__dict__)
     saved = []
     for s in ctx.saved:
         name = fwd.name_of(s)
+        if name is None and id(s) in node.input_ids:  # an input (a 0-d one has no other id)
+            source = node.inputs[node.input_ids.index(id(s))]
+            name = source if isinstance(source, str) else None
+            if name is None:
+                saved.append(s)  # a constant input
+                continue
+        if name is None and np.asarray(s).dtype.kind in "fc":
+            return None
         saved.append(value(name) if name is not None and not _is_int(name, fwd) else s)
     proxy.saved, proxy.released, proxy.guards = tuple(saved), False, ()
     proxy.inputs = tuple(_WANTED if w else _UNWANTED for w in want)
@@ -232,6 +249,33 @@ def _fold_aliases(nodes: list[Node]) -> list[Node]:
         if made is not None and made.kind != "alias" and uses.get(src) == 1:
             made.outputs[made.outputs.index(src)] = node.outputs[0]
             continue
+        kept.append(node)
+    return kept
+
+
+def _shared(nodes: list[Node]) -> list[Node]:
+    """Common subexpressions: a second `W_o.T` (same op, inputs, options) reuses the first.
+    Only for ops whose inputs and output are each named once (not the rebound d<value>s)."""
+    defined: dict[str, int] = {}
+    for node in nodes:
+        for o in node.outputs:
+            if o:
+                defined[o] = defined.get(o, 0) + 1
+    seen: dict[Any, str] = {}
+    same: dict[str, str] = {}
+    kept = []
+    for node in nodes:
+        node.inputs = [same.get(i, i) if isinstance(i, str) else i for i in node.inputs]
+        out = node.outputs[0] if len(node.outputs) == 1 else None
+        ins = node.inputs
+        if (node.kind == "op" and out is not None and defined.get(out) == 1
+                and all(defined.get(i, 0) <= 1 for i in ins if isinstance(i, str))
+                and not any(isinstance(i, Const) for i in ins)):
+            key = (node.fn, tuple(ins), repr(node.options))
+            if key in seen:
+                same[out] = seen[key]
+                continue
+            seen[key] = out
         kept.append(node)
     return kept
 

@@ -29,6 +29,7 @@ from ..ops.shape import Concat, Reshape, Transpose
 from ..tape import Record
 from .backward import _UNWANTED as _NOT
 from .program import Const, Node, Program, Ref
+from .trace import identifier
 
 __all__ = ["EXPRESSIONS", "generate"]
 
@@ -71,11 +72,13 @@ _HELPERS = {"_mm": _mm, "_sigmoid": kernels.sigmoid, "_tanh": kernels.tanh,
             "_scatter": _scatter}
 
 
-def _fwd(fn: type, *arrays: Any, **options: Any) -> tuple[Record, Any]:
-    """Run an op's forward by reference; return its ctx (for its backward) and its output."""
+def _fwd(fn: type, *arrays: Any, **options: Any) -> tuple[Record, tuple]:
+    """Run an op's forward by reference; return its ctx (for its backward) and its outputs
+    (a tuple, also for one output)."""
     ctx = Record()
     ctx.fn = fn
-    return ctx, fn.forward(ctx, *arrays, **options)
+    out = fn.forward(ctx, *arrays, **options)
+    return ctx, out if type(out) is tuple else (out,)
 
 
 def _vjp(ctx: Record, wanted: tuple[Any, ...], *grads: Any) -> tuple[Any, ...]:
@@ -102,15 +105,16 @@ class _Writer:
             self.namespace[name] = value
         return name
 
-    def render(self, value: Any) -> str:
-        """Python source for an input or option value."""
+    def render(self, value: Any, inline: bool = True) -> str:
+        """Python source for an input or option value (`inline`: a 0-d float constant may be
+        written as a Python number, which NumPy expressions treat exactly like it)."""
         if isinstance(value, str):  # a value name
             return value
         if isinstance(value, Ref):
             return value.name
         if isinstance(value, Const):
             v = value.value
-            if isinstance(v, np.ndarray) and v.ndim == 0 and np.isfinite(v):
+            if inline and isinstance(v, np.ndarray) and v.ndim == 0 and np.isfinite(v):
                 if v.dtype == np.float64:    # a Python float computes exactly the same
                     return repr(float(v))
                 if v.dtype == np.complex128:
@@ -138,7 +142,7 @@ class _Writer:
 
     def cls(self, fn: type) -> str:
         """The namespace name of a Function class."""
-        return self.bound(f"_F_{fn.__name__}_", fn)
+        return self.bound(f"_F_{identifier(fn.__name__)}_", fn)
 
 
 def _subscript(index: Any, r: Callable[[Any], str]) -> str:
@@ -151,9 +155,7 @@ def _subscript(index: Any, r: Callable[[Any], str]) -> str:
             parts.append(text if i.step is None else f"{text}:{r(i.step)}")
         else:
             parts.append(r(i))
-    if type(index) is tuple and len(items) == 1:
-        return parts[0] + ","
-    return ", ".join(parts)
+    return ", ".join(parts)  # (x[(i,)] is x[i] in NumPy, also for an array i)
 
 
 def _comment(node: Node) -> str:
@@ -178,7 +180,10 @@ def _short_where(where: str) -> str:
 
 def _line(node: Node, w: _Writer) -> str:
     """One statement for a node."""
-    ins = [w.render(i) for i in node.inputs]
+    writer = EXPRESSIONS.get(node.fn) if node.kind == "op" and node.ctx_name is None else None
+    # an op called by reference gets arrays, as Function.apply hands them to it
+    ins = [w.render(i, inline=writer is not None or node.kind == "ufunc")
+           for i in node.inputs]
     outs = [o if o is not None else "_" for o in node.outputs]
     target = outs[0] if len(outs) == 1 else ", ".join(outs)
     if node.kind == "alias":
@@ -191,15 +196,10 @@ def _line(node: Node, w: _Writer) -> str:
                f"{', '.join(ins)})"
     options = "".join(f", {k}={w.render(v) if isinstance(v, (Ref, Const)) else w.literal(v)}"
                       for k, v in node.options.items())
-    if node.ctx_name is not None:
-        lhs = f"{node.ctx_name}, {target}" if len(outs) == 1 else f"{node.ctx_name}, ({target})"
-        return f"{lhs} = _fwd({w.cls(node.fn)}, {', '.join(ins)}{options})"
-    writer = EXPRESSIONS.get(node.fn)
     if writer is not None:
         return f"{target} = {writer(ins, node, w.render)}"
-    call = f"{w.cls(node.fn)}.forward(_Record(), {', '.join(ins)}{options})"
-    w.namespace["_Record"] = Record
-    return f"{target} = {call}"
+    return f"{node.ctx_name or '_'}, ({target},) = _fwd({w.cls(node.fn)}, " \
+           f"{', '.join(ins)}{options})"
 
 
 def _block(nodes: list[Node], w: _Writer) -> list[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,7 @@ import numpy as np
 
 from ..function import Function
 from ..modes import STATE
+from ..tape import Record
 from ..tensor import Tensor
 from .backward import trace_backward
 from .cache import load_module
@@ -222,6 +224,22 @@ def _static_key(name: str, kwargs: dict[str, Any]) -> tuple:
     return tuple(items)
 
 
+class FreeResiduals:
+    """`record.release()` of a compiled record: the engine's release (after a backward without
+    retain_graph), and the residuals kept in the attribute `what` dropped with it."""
+
+    __slots__ = ("ref", "what")
+
+    def __init__(self, ctx: Any, what: str) -> None:
+        self.ref, self.what = weakref.ref(ctx), what  # (weak: no cycle keeps the ctx alive)
+
+    def __call__(self) -> None:
+        ctx = self.ref()
+        if ctx is not None:
+            Record.release(ctx)
+            setattr(ctx, self.what, None)
+
+
 def _record_class(name: str, prog: Program, module: ModuleType) -> type:
     """The Function whose one record stands for a call of this signature."""
     seeds = [k for k, s in enumerate(prog.seeds) if s]
@@ -243,6 +261,7 @@ def _record_class(name: str, prog: Program, module: ModuleType) -> type:
                 ctx.save_for_backward(*[arrays[i] for i in saved_args],
                                       *[o for o in outs if type(o) is np.ndarray][:1])
                 ctx.residuals = residuals
+                ctx.release = FreeResiduals(ctx, "residuals")
             return tuple(outs)
 
         @staticmethod

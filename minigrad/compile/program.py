@@ -77,6 +77,8 @@ class Node:
     ctx: Any = None               # the trace-time record of an "op" node
     ctx_name: str | None = None   # the runtime ctx's name, when a "vjp" node calls its backward
     needs: tuple[bool, ...] = ()  # "vjp": which inputs of the forward op want a gradient
+    no_grad: bool = False         # recorded inside no_grad(): no gradient flows through it
+    input_ids: tuple[int, ...] = ()  # id() of the arrays the op got (to place what it saved)
 
     @property
     def op_name(self) -> str:

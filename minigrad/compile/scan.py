@@ -20,7 +20,7 @@ import numpy as np
 from ..function import Function
 from ..modes import STATE
 from ..tensor import Tensor
-from .compiled import CompiledFunction, Variant, compile
+from .compiled import CompiledFunction, FreeResiduals, Variant, compile
 from .trace import TraceError, flatten, unflatten
 
 __all__ = ["scan"]
@@ -162,6 +162,7 @@ def _scan_class(name: str, variant: Variant) -> type:
                 ctx.steps = steps
                 ctx.xs_shape = None if xs is None else xs.shape
                 ctx.save_for_backward(*[c for c in carry if type(c) is np.ndarray][:1])
+                ctx.release = FreeResiduals(ctx, "steps")
             return tuple(carry) + tuple(np.stack(y, axis=-1) for y in ys)
 
         @staticmethod

@@ -12,6 +12,7 @@ so `n_a + ids` in an option stays data rather than a constant frozen at trace ti
 from __future__ import annotations
 
 import itertools
+import keyword
 import re
 from typing import Any
 
@@ -60,7 +61,7 @@ class TracedInts(np.ndarray):
 def identifier(text: str) -> str:
     """`text` as a Python identifier (`p["W_c"]` -> `p_W_c`)."""
     s = re.sub(r"\W+", "_", text).strip("_") or "v"
-    return f"v_{s}" if s[0].isdigit() else s
+    return f"v_{s}" if s[0].isdigit() or keyword.iskeyword(s) else s
 
 
 _RESERVED = {"np", "forward", "backward", "None", "True", "False"}
@@ -78,9 +79,11 @@ class Tracer:
         self.taken: set[str] = set() if taken is None else taken
         self.by_record: dict[int, Node] = {}   # id(record) -> its node
         self.scalars: list[tuple[Any, str]] = []  # 0-d results (see `finish`)
+        self.alive: list[Any] = []             # everything named by identity stays alive
         self.comment: str | None = None        # what nodes made now are (backward phases)
         self.where: str | None = None          # the user line they belong to
         self._count = itertools.count()
+        self.grad_enabled = True  # False while the traced function runs a no_grad() block
 
     def fresh(self, stem: str) -> str:
         """A new name `stem_k` not used before in this program."""
@@ -103,6 +106,7 @@ class Tracer:
         """`arr` is the value called `name`."""
         self.names[id(arr)] = name
         self.arrays[name] = arr
+        self.alive.append(arr)  # (a rebound name must not free an array whose id is named)
         self.taken.add(name)
 
     def name_of(self, arr: Any) -> str | None:
@@ -181,6 +185,7 @@ class Tracer:
 
     def __call__(self, record: Any, arrays: list[np.ndarray], outs: tuple,
                  options: dict[str, Any]) -> None:
+        self.grad_enabled = STATE.grad_enabled
         ins = [self.name_of(a) or self.scalar_match(a) for a in arrays]
         opts = {k: self.static(v) for k, v in options.items()}
         if all(n is None for n in ins) and not _has_ref(opts):
@@ -188,12 +193,15 @@ class Tracer:
         node = Node("op", record.fn, [n if n is not None else Const(a)
                                       for n, a in zip(ins, arrays)],
                     opts, [self.fresh(record.name) for _ in outs],
-                    where=self.where or record.where, comment=self.comment or "", ctx=record)
+                    where=self.where or record.where, comment=self.comment or "", ctx=record,
+                    no_grad=not self.grad_enabled, input_ids=tuple(id(a) for a in arrays))
         for o, name in zip(outs, node.outputs):
             if type(o) is np.ndarray:
                 self.bind(o, name)
             else:  # a NumPy scalar: the Tensor gets np.asarray(o), a new array
                 self.scalars.append((np.asarray(o), name))
+                self.names[id(o)] = name  # (the scalar itself, if the op saved it)
+                self.alive.append(o)
                 self.arrays[name] = np.asarray(o)
                 self.taken.add(name)
         self.by_record[id(record)] = node

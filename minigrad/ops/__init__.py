@@ -9,9 +9,23 @@ Tensor methods in `METHODS` (`t.max(axis=0)` is `max(t, axis=0)`).
 from typing import Any
 
 from ..tensor import Tensor
-from . import activations, axes, elementwise, indexing, linalg, logic, losses, reductions, shape
+from . import (
+    activations,
+    axes,
+    contract,
+    elementwise,
+    indexing,
+    linalg,
+    logic,
+    losses,
+    math,
+    reductions,
+    shape,
+    trig,
+)
 from .activations import *  # noqa: F403
 from .axes import *  # noqa: F403
+from .contract import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import Add, Div, Mul, Sub
 from .indexing import *  # noqa: F403
@@ -19,10 +33,13 @@ from .linalg import *  # noqa: F403
 from .linalg import MatMul
 from .logic import *  # noqa: F403
 from .losses import *  # noqa: F403
+from .math import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .trig import *  # noqa: F403
 
-FAMILIES = (elementwise, activations, logic, linalg, reductions, axes, shape, indexing, losses)
+FAMILIES = (elementwise, activations, logic, linalg, contract, reductions, axes, shape, indexing,
+            losses, math, trig)
 
 NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
 METHODS: dict[str, Any] = {}  # Tensor method name -> the op

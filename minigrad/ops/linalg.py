@@ -73,12 +73,14 @@ def dot(a: Any, b: Any) -> Tensor:
     b = b if isinstance(b, Tensor) else Tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if b.ndim <= 2 or a.ndim == 1:  # np.dot and np.matmul agree here
-        return matmul(a, b)
-    k, n = b.shape[-2], b.shape[-1]   # (..., k) · (..., k, n): b's k axis first, the rest flat
+    k = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k:
         raise ValueError(f"dot: {a.shape} · {b.shape}: the last axis of a ({a.shape[-1]}) and "
-                         f"the second-to-last of b ({k}) differ")
+                         f"the {'second-to-last' if b.ndim > 1 else 'only'} axis of b ({k}) "
+                         "differ")
+    if b.ndim <= 2 or a.ndim == 1:  # np.dot and np.matmul agree here
+        return matmul(a, b)
+    n = b.shape[-1]                   # (..., k) · (..., k, n): b's k axis first, the rest flat
     flat = b.transpose((b.ndim - 2, *range(b.ndim - 2), b.ndim - 1)).reshape(k, -1)
     return matmul(a, flat).reshape(a.shape[:-1] + b.shape[:-2] + (n,))
 

@@ -155,3 +155,13 @@ def test_show_tape_backward_steps_and_audit_see_one_row() -> None:
     np.testing.assert_allclose(params[0].grad, mg.grad(J(), params[0])[0], **TOL)
     report = mg.audit(J)        # ⟨u, J v⟩ = ⟨Jᵀu, v⟩ for the compiled record as for any op
     assert report.ok and "compiled:lstm_flat" in str(report)
+
+
+def test_backward_frees_the_residuals_unless_retained() -> None:
+    params, a, c, x = flat_problem()
+    cell = compile(lstm_flat)
+    a1, _ = cell(*params, a, c, x)
+    a1.sum().backward(retain_graph=True)
+    assert a1.record.residuals is not None
+    a1.sum().backward()
+    assert a1.record.residuals is None and a1.record.released

@@ -157,3 +157,18 @@ def test_closed_over_parameter_reached_through_ops_on_it_alone() -> None:
 
     with pytest.raises(TraceError, match="'W_y' of shape"):
         g(mg.Tensor(np.ones((2, 1))))
+
+
+def test_no_grad_inside_the_function_stops_the_gradient() -> None:
+    def f(x):
+        with mg.no_grad():
+            scale = x * 2.0        # computed from x on every call, but not differentiated
+        return x * scale
+
+    x = mg.Tensor(np.array([1.0, 3.0]), requires_grad=True)
+    cf = compile(f)
+    for v in ([1.0, 3.0], [2.0, 5.0]):
+        x.data[...] = v
+        cf(x).sum().backward()
+        np.testing.assert_array_equal(x.grad, 2.0 * np.array(v))  # d/dx (x · const) = const
+        x.grad = None

@@ -15,7 +15,7 @@ from minigrad.compile.backward import TRACED_VJPS
 
 UNARY = ["neg", "tanh", "sigmoid", "exp_tanh", "log_sq", "pow2", "pow3", "sum_axis", "mean_all",
          "transpose", "softmax", "log_softmax", "slice", "reshape", "concat_self", "where",
-         "broadcast", "relu", "square_mm"]
+         "broadcast", "relu", "square_mm", "sin", "sqrt_sq", "softplus", "arctan", "log1p_sq"]
 BINARY = ["add", "sub", "mul", "div", "maximum"]
 
 
@@ -61,6 +61,16 @@ def apply_unary(op: str, x: mg.Tensor, k: int) -> mg.Tensor:
         return mg.relu(x + 0.5)
     if op == "square_mm" and x.ndim == 2:
         return x @ x.T
+    if op == "sin":
+        return mg.sin(x)
+    if op == "sqrt_sq":
+        return mg.sqrt(x * x + 1.0)
+    if op == "softplus":
+        return mg.softplus(x)
+    if op == "arctan":
+        return mg.arctan(x)
+    if op == "log1p_sq":
+        return mg.log1p(x * x)
     return mg.tanh(x)
 
 

@@ -173,8 +173,13 @@ EVERY_OP = {
     "lstm_recurrence", "gru_recurrence", "gru_reset_after_recurrence", "rnn_recurrence",
     "matmul_onehot", "swapaxes", "moveaxis", "broadcastto", "scatter_add",
     "max", "min", "prod", "cumsum", "cumprod", "var", "std", "logsumexp", "norm",
+    "einsum", "tensordot", "outer", "inner",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "arcsinh",
+    "arccosh", "arctanh", "sqrt", "square", "abs", "sign", "floor", "ceil", "clip", "minimum",
+    "mod", "expm1", "log1p", "logaddexp", "softplus",
 }
-NOT_ANALYTIC = {"relu", "maximum", "where", "max", "min", "var", "std", "norm"}
+NOT_ANALYTIC = {"relu", "maximum", "where", "max", "min", "var", "std", "norm", "abs", "sign",
+                "floor", "ceil", "clip", "minimum", "mod", "arctan2"}
 #: exported functions that record no op of their own: comparisons and logic (boolean arrays,
 #: no gradient), constants, and functions made of other ops
 NO_RECORD = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
@@ -191,6 +196,7 @@ def every_op_loss(dtype):
 
     A, B, C = leaf(3, 4), leaf(4, 3), leaf(3, 4)
     v, pos = leaf(4), leaf(3, 4, shift=3.0)
+    small = Tensor((0.3 * rng.standard_normal((3, 4))).astype(dtype), requires_grad=True)
     labels = np.eye(3)[:, rng.integers(0, 3, size=4)].astype(dtype)
     targets = (rng.random((3, 4)) > 0.5).astype(dtype)
     ids = rng.integers(0, 5, size=(2, 3))
@@ -216,6 +222,8 @@ def every_op_loss(dtype):
         axes = mg.expand_dims(A, 0).swapaxes(0, 2).squeeze(2).ravel().sum()
         axes = axes + mg.moveaxis(mg.broadcast_to(v, (2, 4)), 0, 1).flatten().sum()
         picked = picked + axes + mg.dot(A, B).sum()
+        picked = picked + mg.einsum("ij,jk->ik", A, B).sum() + mg.tensordot(A, B, 1).sum()
+        picked = picked + mg.outer(v, v).sum() + mg.inner(A, C).sum()
         out = st.sum() + mg.sum(picked, axis=0).sum() + mg.mean(z * z, axis=1).sum()
         out = out + mg.mse(mg.sigmoid(z), targets) + mg.binary_cross_entropy(
             mg.sigmoid(A), targets) + mg.binary_cross_entropy_with_logits(C, targets)
@@ -224,6 +232,12 @@ def every_op_loss(dtype):
         out = out + A.std(1).sum() + mg.logsumexp(z, axis=0).sum() + mg.norm(A, axis=1).sum()
         out = out + mg.cross_entropy(z, labels) + mg.cross_entropy(z, labels, reduction="none"
                                                                    ).sum()
+        e = mg.sin(A) + mg.cos(C) + mg.tan(small) + mg.arcsin(small) + mg.arccos(small)
+        e = e + mg.arctan(A) + mg.arctan2(A, pos) + mg.sinh(A) + mg.cosh(C) + mg.arcsinh(A)
+        e = e + mg.arccosh(pos) + mg.arctanh(small) + mg.sqrt(pos) + mg.square(A) + mg.abs(A)
+        e = e + mg.sign(A) * A + mg.floor(pos) * A + mg.ceil(pos) * C + mg.clip(A, -0.5, C)
+        e = e + mg.minimum(A, C) + mg.mod(A, pos) + mg.expm1(small) + mg.log1p(pos)
+        out = out + (e + mg.logaddexp(A, C) + mg.softplus(C)).sum()
         for model in (rnn, gru, gru_after, lstm):
             out = out + model(x).sum()
         rnn_relu_cell = models.RNN(5, 3, 2, seed=1, dtype=dtype)
