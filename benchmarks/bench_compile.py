@@ -126,6 +126,52 @@ def scanned(p: Problem, backend: str) -> Callable[[], float]:
     return step
 
 
+def model_scan(p: Problem, kind: str, backend: str, **options: Any) -> Callable[[], float]:
+    """``models.<kind>``'s own literal cell run by scan (what ``fused=True`` could become)."""
+    import models
+    from minigrad.compile import compile, scan
+
+    model = getattr(models, kind)(p.n_x, p.n_a, p.n_y, output="linear", seed=0, **options)
+    P, loss = model.parameters(), _mg_loss(p)
+    names = [n for n in P if n not in ("W_y", "b_y")]
+    n_carry = 2 if kind == "LSTM" else 1
+
+    def cell(carry: tuple, x_t: Any, *ps: Any) -> tuple:
+        carry, _ = model.cell(dict(zip(names, ps)), carry, x_t)
+        return carry, carry[0]
+
+    compiled = compile(cell, backend=backend)
+    n_a, m, T = p.n_a, p.m, p.T_x
+
+    def step() -> float:
+        model.zero_grad()
+        init = tuple(np.zeros((n_a, m)) for _ in range(n_carry))
+        _, ys = scan(compiled, init, p.x, [P[n] for n in names])
+        z = (P["W_y"] @ ys.reshape(n_a, m * T) + P["b_y"]).reshape(p.n_y, m, T)
+        J = loss(z)
+        J.backward()
+        return J.item()
+
+    return step
+
+
+def run_models(size: str, quick: bool) -> dict[str, Any]:
+    """scan over each model's own cell (NumPy and Numba step code) vs its hand-written fused
+    recurrence (``fused=True``), interleaved; ratios to the fused row of the same model."""
+    p = make_problem(size)
+    rows = []
+    for kind, options in (("LSTM", {}), ("GRU", {}), ("RNN", {})):
+        fused = minigrad_model(p, kind, fused=True)
+        cands = {"fused": fused, "scan numpy": model_scan(p, kind, "numpy", **options),
+                 "scan numba": model_scan(p, kind, "numba", **options)}
+        first = {n: float(f()) for n, f in cands.items()}
+        agree = max(abs(v - first["fused"]) / abs(first["fused"]) for v in first.values())
+        t = interleaved(cands, rounds=3 if quick else 11, sample_s=0.005 if quick else 0.05)
+        rows.append({"model": kind, "fused_ms": t["fused"].median * 1e3, "agree": agree,
+                     **{n: t[n].ratio_to(t["fused"]) for n in ("scan numpy", "scan numba")}})
+    return {"size": size, "rows": rows}
+
+
 def candidates(p: Problem) -> tuple[dict[str, Callable[[], float]], list[str]]:
     cands: dict[str, Callable[[], float]] = {REF: numpy_reference(p),
                                              EAGER: user_written_lstm(p)}
@@ -248,6 +294,13 @@ def render(res: dict[str, Any]) -> str:
         out.append(f"  first-step losses agree to {r['loss_max_rel_diff']:.1e} (relative)")
         out += [f"  note: {n}" for n in r["notes"]]
         out.append("")
+    for r in res.get("models", []):
+        rows = [[row["model"], fmt_ms(row["fused_ms"] / 1e3), fmt_ratio(row["scan numpy"]),
+                 fmt_ratio(row["scan numba"]), f"{row['agree']:.0e}"] for row in r["rows"]]
+        out.append(table(["model", "fused ms", "scan (numpy) × fused", "scan (numba) × fused",
+                          "losses agree"], rows,
+                         f"[{r['size']}] scan over the model's own cell vs its fused=True"))
+        out.append("")
     if "memory" in res:
         m = res["memory"]
         rows = [[MEM_IMPLS[k], f"{r['peak_mb']:.0f}" if "peak_mb" in r else r.get("error"),
@@ -275,9 +328,11 @@ def main() -> None:
         return
     a = parse_bench_args(__doc__, "few rounds, T_x=100 for memory (smoke run)", lambda ap: (
         ap.add_argument("--size", choices=tuple(SIZES), action="append"),
-        ap.add_argument("--skip", choices=("memory", "compile-time"), action="append",
+        ap.add_argument("--skip", choices=("models", "memory", "compile-time"), action="append",
                         default=[])))
     res: dict[str, Any] = {"sizes": {s: run_size(s, a.quick) for s in (a.size or SIZES)}}
+    if "models" not in a.skip:
+        res["models"] = [run_models(s, a.quick) for s in (a.size or SIZES)]
     if "memory" not in a.skip:
         res["memory"] = run_memory(100 if a.quick else 500)
     if "compile-time" not in a.skip:
