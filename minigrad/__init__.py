@@ -15,6 +15,7 @@ from .audit import AuditReport, audit
 from .autograd import backward_steps, grad
 from .draw import draw
 from .function import Function
+from .functional import hessian, hvp, jacobian, jvp, vjp
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck
 from .modes import AnomalyError, detect_anomaly, is_grad_enabled, no_grad, scope
 from .ops import *  # noqa: F403  (every op function; ops.__all__ lists them)
@@ -36,10 +37,15 @@ __all__ = [
     "draw",
     "grad",
     "gradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
+    "jvp",
     "no_grad",
     "optim",
     "scope",
     "show_tape",
+    "vjp",
     *[name for name in ops.__all__ if name[0].islower()],
 ]

@@ -12,6 +12,7 @@
 
 where φ(θ) = Σ v_out ⊙ f(θ) reduces a non-scalar output with a fixed random cotangent v_out
 (standard normal, seeded), and the analytic side is `minigrad.grad(f(), inputs, v_out)`.
+`order=2` checks second derivatives the same way (`minigrad.gradgradcheck`).
 
 Steps and thresholds (float64; see DEFAULTS). Let s = Σ|v_out ⊙ f(θ)| (|f| for a scalar): φ
 is computed with a rounding error of about u·s (u = 1.1e-16; measured: ≤ 1.5 u·s on the three
@@ -195,9 +196,9 @@ def _complex_error(exc: BaseException) -> ComplexStepError:
         f"{type(exc).__name__}: {exc}")
 
 
-def _analytic(ev: _Evaluator, tensors: list[Tensor],
-              rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
-    """The tape's gradients of φ and φ(θ) itself; the graph is released afterwards."""
+def checked_output(ev: _Evaluator, rng: np.random.Generator) -> tuple[Tensor, np.ndarray]:
+    """f() on the tape, checked (a real non-empty Tensor that depends on the inputs), and the
+    cotangent v_out that reduces it to φ = Σ v_out ⊙ f (ones for a scalar, else N(0, 1))."""
     out = ev.f()
     ev.count += 1
     if ev.progress is not None:
@@ -216,12 +217,18 @@ def _analytic(ev: _Evaluator, tensors: list[Tensor],
     if out.dtype == np.float32:
         warnings.warn("gradcheck: f() returns float32 although its inputs are float64; "
                       "numeric derivatives of a float32 output are inaccurate (~1e-3)",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=4)
     v = np.ones(out.shape) if out.size == 1 else rng.standard_normal(out.shape)
     ev.v, ev.shape = v.ravel(), out.shape
+    return out, v.astype(out.dtype)
+
+
+def _analytic(ev: _Evaluator, tensors: list[Tensor],
+              rng: np.random.Generator) -> tuple[list[np.ndarray], float]:
+    """The tape's gradients of φ and φ(θ) itself; the graph is released afterwards."""
+    out, v = checked_output(ev, rng)
     scale = float(np.sum(np.abs(ev.v * out.data.ravel())))  # Σ|v ⊙ out|: φ's rounding scale
-    grads = _grad(out, tensors, grad_outputs=v.astype(out.dtype), retain_graph=False,
-                  allow_unused=True)
+    grads = _grad(out, tensors, grad_outputs=v, retain_graph=False, allow_unused=True)
     del out
     return [np.zeros(t.shape) if g is None else np.asarray(g, dtype=np.float64)
             for g, t in zip(grads, tensors)], scale
@@ -242,8 +249,8 @@ def _check(name: str, t: Tensor, dtype: str, mode: str, g: np.ndarray, g_hat: np
 
 def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: float | None = None,
               samples: int | None = None, seed: int = 0, atol: float | None = None,
-              rtol: float | None = None,
-              progress: Callable[[int], Any] | None = None) -> GradcheckReport:
+              rtol: float | None = None, progress: Callable[[int], Any] | None = None,
+              order: int = 1) -> GradcheckReport:
     """Check the tape's gradient of `f()` with respect to each input against a numeric one.
 
     `f` takes no arguments and recomputes its output from the current data of `inputs` (a
@@ -254,12 +261,16 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
     override the mode's thresholds; `progress(1)` is called after each evaluation of f.
     ValueError names the argument when `eps` is not finite and > 0, `rtol`/`atol` not finite
     and ≥ 0, or an input or f()'s output has no elements (nothing to check).
+    `order=2` checks second derivatives instead: the tape's H w against finite differences
+    of the first-order gradient ⟨w, ∇φ⟩ (PyTorch's gradgradcheck; `minigrad.gradgradcheck`).
     Float32 inputs are checked through float64 copies (with a UserWarning). Returns a
     `GradcheckReport`, truthy iff every input passed; the inputs are left exactly as they were.
 
     f is called 1 + Σ_inputs (2n | 2·samples | 4 | n) times (full | sampled | directional |
-    complex), where n is the input's size.
+    complex), where n is the input's size; with order=2 each call also runs a backward pass.
     """
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"gradcheck: order must be 1 or 2; got {order!r}")
     if mode not in DEFAULTS:
         raise ValueError(f"gradcheck: mode must be one of {MODES}; got {mode!r}")
     if not callable(f):
@@ -287,13 +298,19 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
                       UserWarning, stacklevel=2)
     rng_out, rng_pick = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     start = time.perf_counter()
-    ev = _Evaluator(f, np.ones(()), progress)
+    if order == 2:
+        from .gradgradcheck import GradEvaluator  # (it builds on this module)
+        second = GradEvaluator(f, tensors, progress)
+    ev = second if order == 2 else _Evaluator(f, np.ones(()), progress)
     checks: list[InputCheck] = []
     try:
         works = [np.array(a, dtype=np.float64, copy=True, order="C") for a in originals]
         for t, w in zip(tensors, works, strict=True):
             t.data = w
-        grads, scale = _analytic(ev, tensors, rng_out)
+        if order == 2:
+            grads, scale = second.analytic(rng_out)
+        else:
+            grads, scale = _analytic(ev, tensors, rng_out)
         step = cfg.step(scale) if eps is None else eps
         noise = _NOISE * _U * scale / (1.0 if mode == "complex" else step)
         floor = noise if atol is None else atol
@@ -308,7 +325,7 @@ def gradcheck(f: Callable[[], Any], inputs: Any, *, mode: str = "full", eps: flo
         for t, a in zip(tensors, originals, strict=True):
             t.data = a
     return GradcheckReport(checks, mode=mode, eps=step, seed=seed, evaluations=ev.count,
-                           seconds=time.perf_counter() - start)
+                           seconds=time.perf_counter() - start, order=order)
 
 
 def _numeric(mode: str, ev: _Evaluator, w: np.ndarray, g: np.ndarray, step: float,

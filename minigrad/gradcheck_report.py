@@ -8,6 +8,9 @@ differences or the complex step), restricted to the entries that were checked, t
 
 and the input passes when `relative error ≤ rtol` or `max absolute error ≤ atol` (the atol
 branch only matters for gradients that are zero up to the numeric method's noise floor).
+With `gradcheck(..., order=2)` the same holds for second derivatives: g is the tape's H w
+(the first-order gradient recorded and differentiated again, w a random cotangent) and ĝ the
+finite differences of ⟨w, ∇φ⟩ computed by the first-order tape (`minigrad.gradgradcheck`).
 The relative error lies in [0, 1]: 1 means "unrelated" (e.g. one side is zero), 1/3 means
 "off by a factor 2", and a correct tape sits at the numeric method's accuracy.
 """
@@ -38,7 +41,8 @@ class InputCheck:
 
     `entries` is the number of numeric derivatives compared: every element (full, complex),
     the sampled elements (sampled), or 1 (directional: the derivative along one random unit
-    direction v, compared with ⟨g, v⟩). `worst_index` is the element with the largest absolute
+    direction v, compared with ⟨g, v⟩). At order 2, g is H w (see the module docstring).
+    `worst_index` is the element with the largest absolute
     error (None for a directional check), `analytic`/`numeric` the two values there.
     """
 
@@ -86,17 +90,19 @@ class GradcheckReport:
     """All the per-input checks of one `gradcheck` call; truthy iff every input passed.
 
     `report["W_a"]` (or `report[0]`) is one `InputCheck`; `str(report)` is a table;
-    `report.failures` lists the inputs that failed.
+    `report.failures` lists the inputs that failed; `order` is 1 (gradients) or 2 (second
+    derivatives).
     """
 
     def __init__(self, checks: Sequence[InputCheck], *, mode: str, eps: float, seed: int,
-                 evaluations: int, seconds: float) -> None:
+                 evaluations: int, seconds: float, order: int = 1) -> None:
         self.checks: list[InputCheck] = list(checks)
         self.mode = mode
         self.eps = eps
         self.seed = seed
         self.evaluations = evaluations
         self.seconds = seconds
+        self.order = order
 
     @property
     def ok(self) -> bool:
@@ -151,10 +157,12 @@ class GradcheckReport:
     def __str__(self) -> str:
         n_fail = len(self.failures)
         verdict = "PASSED" if n_fail == 0 else f"FAILED ({n_fail} of {len(self.checks)} inputs)"
-        head = (f"gradcheck mode={self.mode} eps={self.eps:g} seed={self.seed}: {verdict} "
+        what = "gradcheck" if self.order == 1 else f"gradcheck order={self.order}"
+        head = (f"{what} mode={self.mode} eps={self.eps:g} seed={self.seed}: {verdict} "
                 f"[{self.evaluations} evaluations of f, {self.seconds:.2f} s]")
         return head + "\n" + self.table()
 
     def __repr__(self) -> str:
-        return (f"GradcheckReport(ok={self.ok}, mode={self.mode!r}, inputs="
+        order = "" if self.order == 1 else f", order={self.order}"
+        return (f"GradcheckReport(ok={self.ok}, mode={self.mode!r}{order}, inputs="
                 f"{[c.name for c in self.checks]}, max_rel_error={self.max_rel_error:.3e})")

@@ -158,13 +158,13 @@ class TracingValueError(RuntimeError):
     """A traced tensor's value was read in Python while `minigrad.compile` traced a function."""
 
 
-def refuse_value_read(data: np.ndarray, what: str) -> None:
-    """While tracing: raise if `data` is a traced value, since Python control flow on it would
-    be frozen at trace time (the compiled code would take the same branch for every input)."""
+def refuse_value_read(t: Any, what: str) -> None:
+    """While tracing: raise if the Tensor `t` is a traced value, since Python control flow on it
+    would be frozen at trace time (the compiled code would take the same branch for any input)."""
     tracer = STATE.tracer
-    if tracer is not None and tracer.is_traced(data):
+    if tracer is not None and tracer.is_traced(t):
         raise TracingValueError(
-            f"compile: {what} reads the value of a traced tensor of shape {data.shape} while "
+            f"compile: {what} reads the value of a traced tensor of shape {t.shape} while "
             f"'{tracer.function_name}' is being traced. Control flow is frozen at trace time: "
             "the compiled code runs the ops recorded on this first call, whatever the values "
             "of later calls. Express the choice with ops (minigrad.where with a mask argument, "

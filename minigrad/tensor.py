@@ -121,7 +121,7 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if _MODES.tracer is not None:  # value reads while minigrad.compile traces
-            refuse_value_read(self.data, "np.asarray(t)")
+            refuse_value_read(self, "np.asarray(t)")
         if copy:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
@@ -133,16 +133,20 @@ class Tensor:
     def item(self) -> Any:
         """The single value of a one-element tensor as a Python number."""
         if _MODES.tracer is not None:
-            refuse_value_read(self.data, "t.item() (or float(t), int(t))")
+            refuse_value_read(self, "t.item() (or float(t), int(t))")
         if self.data.size != 1:
             raise ValueError(
                 f"item(): tensor of shape {self.shape} has {self.size} elements, not 1"
             )
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """The values as nested Python lists (`ndarray.tolist`)."""
+        return self.data.tolist()
+
     def __bool__(self) -> bool:
         if _MODES.tracer is not None:
-            refuse_value_read(self.data, "bool(t) (an `if` or `while` on a tensor)")
+            refuse_value_read(self, "bool(t) (an `if` or `while` on a tensor)")
         if self.data.size != 1:
             raise ValueError(
                 f"The truth value of a tensor of shape {self.shape} is ambiguous: use "
@@ -296,9 +300,9 @@ class Tensor:
     # flows through a comparison); tensors stay hashable by identity.
     def _compared(self, other: Any, op: str) -> None:
         """While minigrad.compile traces: a mask computed from a traced value is a value read."""
-        refuse_value_read(self.data, f"the comparison t {op} ...")
+        refuse_value_read(self, f"the comparison t {op} ...")
         if isinstance(other, Tensor):
-            refuse_value_read(other.data, f"the comparison ... {op} t")
+            refuse_value_read(other, f"the comparison ... {op} t")
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
         if _MODES.tracer is not None:
@@ -343,7 +347,7 @@ class Tensor:
         if _MODES.tracer is not None and ufunc in ops.logic.NUMPY:
             for x in args:  # a comparison or logic ufunc: a mask read from a traced value
                 if isinstance(x, Tensor):
-                    refuse_value_read(x.data, f"numpy.{ufunc.__name__}(t, ...)")
+                    refuse_value_read(x, f"numpy.{ufunc.__name__}(t, ...)")
         if method == "__call__" and op is not None and "out" not in kwargs:
             return op(*args, **kwargs)
         what = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"

@@ -59,6 +59,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
                                             for i in node.inputs)
             needs.update(dict.fromkeys(node.outputs, want))
     bt = Tracer(prog.name, taken=fwd.taken)
+    rng = np.random.default_rng(0)
     values: dict[str, Tensor] = {}
     grads: dict[str, Tensor] = {}
 
@@ -98,7 +99,8 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
     with tracing(bt), np.errstate(all="ignore"):
         for k, out in enumerate(prog.outputs):
             if isinstance(out, str) and needs.get(out, False):
-                arr = np.ones(fwd.arrays[out].shape, fwd.arrays[out].dtype)
+                arr = np.asarray(rng.uniform(0.5, 1.5, size=fwd.arrays[out].shape),
+                                 dtype=fwd.arrays[out].dtype)  # (no value shared by chance)
                 seed = bt.unique(f"g_out{k}")
                 bt.bind(arr, seed)
                 prog.seeds.append(seed)
@@ -124,7 +126,7 @@ def trace_backward(prog: Program, fwd: Tracer) -> None:
             for inp, g, w in zip(node.inputs, res, want):
                 if w and g is not None:
                     contribute(inp, g)
-    bt.finish()
+    bt.finish(all_recorded=True)
     prog.grads = [bt.name_of_tensor(grads[a.name]) if a.requires_grad and a.name in grads
                   else None for a in prog.float_args]
     prog.backward = _shared(_fold_aliases(_live(bt.nodes, [g for g in prog.grads if g])))

@@ -12,7 +12,8 @@
 The signature of a call is the structure of its arguments, each leaf's kind, shape, dtype and
 `requires_grad`, the static values (Python numbers) and the keyword options. A new signature
 traces again (complex-step gradient checks, say, trace a complex variant); many signatures of
-one function warn, since a shape that changes every call means tracing every call.
+one function warn, since a shape that changes every call means tracing every call. The first
+call of a signature also checks the generated code against the eager tape once (`check.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..tape import Record
 from ..tensor import Tensor
 from .backward import trace_backward
 from .cache import load_module
+from .check import check_against_tape
 from .codegen_numpy import generate
 from .program import Program
 from .trace import TraceError, flatten, trace_forward, unflatten
@@ -130,6 +132,7 @@ class CompiledFunction:
         trace_backward(prog, tracer)
         source, namespace = self.backend(prog)
         module, path = load_module(source, namespace)
+        check_against_tape(self.fn, tree, leaves, kwargs, prog, module)
         kinds = [a.kind for a in prog.args]
         return Variant(prog, source, module, path, _record_class(self.__name__, prog, module),
                        prog.out_tree,  # type: ignore[attr-defined]
@@ -145,24 +148,28 @@ class CompiledFunction:
         return unflatten(v.out_tree, iter(outs))
 
 
-def compile(fn: Any = None, *, backend: Any = "numpy") -> Any:  # noqa: A001 - torch/jax name
+def compile(fn: Any = None, *, backend: Any = None) -> Any:  # noqa: A001 - torch/jax's name
     """Compile `fn` (decorator `@compile` or `compile(fn)`): on each new signature, trace it on
     the tape, generate NumPy code for its forward and backward, and from then on run that code
     as one tape record `compiled:<name>` whose backward is the generated backward.
-    `backend`: "numpy" (the reference), "numba" (fused element-wise kernels, `codegen_numba`)
-    or a function Program -> (source, namespace)."""
+
+    `backend`: None or "numpy" (the reference NumPy generator), "numba" (fused element-wise
+    kernels, `codegen_numba`) or a code generator `Program -> (source, namespace)`."""
     if fn is None:
         return functools.partial(compile, backend=backend)
+    gen = _backend(backend)
     if isinstance(fn, CompiledFunction):
-        return fn
+        if backend is None or gen is fn.backend:
+            return fn
+        fn = fn.fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return CompiledFunction(fn, backend=_backend(backend))
+    return CompiledFunction(fn, gen)
 
 
 def _backend(backend: Any) -> Any:
     """A backend name or function as the function Program -> (source, namespace)."""
-    if backend == "numpy":
+    if backend is None or backend == "numpy":
         return generate
     if backend == "numba":
         from .codegen_numba import generate as numba_generate  # (imports numba's njit)

@@ -7,6 +7,11 @@ So ops on arguments that do not require grad are followed too (the tape would no
 them), and reading a traced value in Python (`bool(t)`, comparisons) can be refused.
 Integer-array arguments (token ids) are `TracedInts`: NumPy arithmetic on them is followed,
 so `n_a + ids` in an option stays data rather than a constant frozen at trace time.
+
+One gap in naming by identity: an op that returns a NumPy scalar (a 0-d sum, say) gets a new
+0-d array as its Tensor's data after the tracer saw it. A recorded op's 0-d result is named
+from the tape afterwards (`Tracer.finish`); an unrecorded one (computed from arguments that
+require no grad) is recognised by its value. `check.py` catches a wrong guess.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ class TracedInts(np.ndarray):
     _mg_name: str | None = None
 
     def __array_finalize__(self, obj: Any) -> None:
-        # a copy (or a same-shape view, or astype) of a traced array is the same data
-        same = obj is not None and getattr(obj, "shape", None) == self.shape
+        # a copy, an astype or a view with the same layout of a traced array is the same data;
+        # a transposed or reversed view (same memory, other strides) is not
+        same = (isinstance(obj, np.ndarray) and obj.shape == self.shape
+                and (obj.strides == self.strides or not np.may_share_memory(self, obj)))
         self._mg_name = getattr(obj, "_mg_name", None) if same else None
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -78,7 +85,7 @@ class Tracer:
         self.nodes: list[Node] = []
         self.taken: set[str] = set() if taken is None else taken
         self.by_record: dict[int, Node] = {}   # id(record) -> its node
-        self.scalars: list[tuple[Any, str]] = []  # 0-d results (see `finish`)
+        self.scalars: list[tuple[Any, str, Any]] = []  # 0-d results, their records (`finish`)
         self.alive: list[Any] = []             # everything named by identity stays alive
         self.comment: str | None = None        # what nodes made now are (backward phases)
         self.where: str | None = None          # the user line they belong to
@@ -128,6 +135,8 @@ class Tracer:
             node = self.by_record.get(id(t.record))
             if node is not None:
                 name = node.outputs[t.output_index]
+        if name is None and t.record is None:  # a 0-d result of an op that was not recorded
+            name = self.scalar_match(t.data)
         return name
 
     def scalar_match(self, arr: Any) -> str | None:
@@ -137,25 +146,30 @@ class Tracer:
         so identity cannot name it. `finish` corrects the guess from the tape's records."""
         if not isinstance(arr, np.ndarray) or arr.ndim or not self.scalars:
             return None
-        for value, name in reversed(self.scalars):
+        for value, name, record in reversed(self.scalars):
+            if "inputs" in record.__dict__:
+                continue  # recorded: `finish` names its uses from the tape, never by value
             if value.dtype == arr.dtype and (value == arr or (value != value and arr != arr)):
                 return name
         return None
 
-    def finish(self) -> None:
-        """Name 0-d inputs by the records they came from (see `scalar_match`)."""
+    def finish(self, all_recorded: bool = False) -> None:
+        """Name 0-d inputs by the records they came from (see `scalar_match`). When every op
+        with a traced input was recorded (`all_recorded`: the backward trace), an unknown
+        leaf input is a constant, whatever its value."""
         for node in self.nodes:
             sources = node.ctx.__dict__.get("inputs", ()) if node.ctx is not None else ()
             for i, src in enumerate(sources):
                 if type(src) is tuple and id(src[0]) in self.by_record:
                     node.inputs[i] = self.by_record[id(src[0])].outputs[src[1]]
-                elif type(src) is not tuple and isinstance(node.inputs[i], str) \
-                        and self.name_of(src.data) is None and src.data.ndim == 0:
+                elif (all_recorded and type(src) is not tuple
+                      and isinstance(node.inputs[i], str) and src.data.ndim == 0
+                      and self.name_of(src.data) is None):
                     node.inputs[i] = Const(src.data)  # a constant equal to a traced scalar
 
-    def is_traced(self, data: Any) -> bool:
-        """Is `data` a value the traced function computed from its arguments?"""
-        return self.name_of(data) is not None or self.scalar_match(data) is not None
+    def is_traced(self, t: Tensor) -> bool:
+        """Is the Tensor `t` a value the traced function computed from its arguments?"""
+        return self.name_of_tensor(t) is not None
 
     def user_line(self) -> str | None:
         """The line nodes made now belong to."""
@@ -188,8 +202,10 @@ class Tracer:
         self.grad_enabled = STATE.grad_enabled
         ins = [self.name_of(a) or self.scalar_match(a) for a in arrays]
         opts = {k: self.static(v) for k, v in options.items()}
-        if all(n is None for n in ins) and not _has_ref(opts):
-            return  # an op on constants only: its result is a constant too
+        if (all(n is None for n in ins) and not _has_ref(opts)
+                and not any(np.ndim(a) == 0 for a in arrays)):
+            return  # an op on constants only: its result is a constant too (a 0-d input may
+            #         be a recorded result, which `finish` names from the tape)
         node = Node("op", record.fn, [n if n is not None else Const(a)
                                       for n, a in zip(ins, arrays)],
                     opts, [self.fresh(record.name) for _ in outs],
@@ -199,7 +215,7 @@ class Tracer:
             if type(o) is np.ndarray:
                 self.bind(o, name)
             else:  # a NumPy scalar: the Tensor gets np.asarray(o), a new array
-                self.scalars.append((np.asarray(o), name))
+                self.scalars.append((np.asarray(o), name, record))
                 self.names[id(o)] = name  # (the scalar itself, if the op saved it)
                 self.alive.append(o)
                 self.arrays[name] = np.asarray(o)

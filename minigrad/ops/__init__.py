@@ -11,6 +11,7 @@ from typing import Any
 from ..tensor import Tensor
 from . import (
     activations,
+    arrange,
     axes,
     contract,
     elementwise,
@@ -24,6 +25,7 @@ from . import (
     trig,
 )
 from .activations import *  # noqa: F403
+from .arrange import *  # noqa: F403
 from .axes import *  # noqa: F403
 from .contract import *  # noqa: F403
 from .elementwise import *  # noqa: F403
@@ -38,8 +40,8 @@ from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .trig import *  # noqa: F403
 
-FAMILIES = (elementwise, activations, logic, linalg, contract, reductions, axes, shape, indexing,
-            losses, math, trig)
+FAMILIES = (elementwise, activations, logic, linalg, contract, reductions, axes, shape, arrange,
+            indexing, losses, math, trig)
 
 NUMPY: dict[Any, Any] = {}    # numpy function or ufunc -> the op it records on a Tensor
 METHODS: dict[str, Any] = {}  # Tensor method name -> the op

@@ -16,8 +16,11 @@ __all__ = ["broadcast_to", "expand_dims", "flatten", "moveaxis", "ravel", "squee
            "swapaxes"]
 
 
-def _normalize(fn: str, axes: Any, ndim: int) -> tuple[int, ...]:
-    """`axes` (an int or a sequence of ints) as distinct indices in [0, ndim), or a clear error."""
+def _normalize(fn: str, axes: Any, ndim: int, shape: tuple[int, ...] | None = None
+               ) -> tuple[int, ...]:
+    """`axes` (an int or a sequence of ints) as distinct indices in [0, ndim), or a clear error
+    naming `fn` and the input's `shape` if given (`ndim` may differ: the result's, for
+    expand_dims)."""
     try:
         given = (operator.index(axes),) if not isinstance(axes, (tuple, list)) else tuple(
             operator.index(a) for a in axes)
@@ -27,11 +30,15 @@ def _normalize(fn: str, axes: Any, ndim: int) -> tuple[int, ...]:
     out = []
     for a in given:
         if not -ndim <= a < ndim:
-            raise ValueError(f"{fn}: axis {a} is out of range for a result of {ndim} dims "
-                             f"(axis must be in [{-ndim}, {ndim - 1}])")
+            where = (f"a tensor of {ndim} dims" if shape is None else f"a tensor of shape {shape}"
+                     if len(shape) == ndim else f"the {ndim}-D result from a tensor of shape "
+                     f"{shape}")
+            raise ValueError(f"{fn}: axis {a} is out of range for {where} (axis must be in "
+                             f"[{-ndim}, {ndim - 1}])")
         out.append(a % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"{fn}: axis {given} repeats an axis")
+        raise ValueError(f"{fn}: axis {given} repeats an axis"
+                         f"{'' if shape is None else f' (input shape {shape})'}")
     return tuple(out)
 
 
@@ -55,7 +62,7 @@ def expand_dims(x: Any, axis: Any) -> Tensor:
     """`x` with new axes of size 1 at `axis` (positions in the result), like `np.expand_dims`."""
     t = x if isinstance(x, Tensor) else Tensor(x)
     n = 1 if not isinstance(axis, (tuple, list)) else len(axis)
-    axes = _normalize("expand_dims", axis, t.ndim + n)
+    axes = _normalize("expand_dims", axis, t.ndim + n, t.shape)
     shape = iter(t.shape)
     new = tuple(1 if i in axes else next(shape) for i in range(t.ndim + n))
     return Reshaped.apply(t, shape=new)
@@ -67,7 +74,7 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     if axis is None:
         axes = tuple(i for i, n in enumerate(t.shape) if n == 1)
     else:
-        axes = _normalize("squeeze", axis, t.ndim)
+        axes = _normalize("squeeze", axis, t.ndim, t.shape)
         for a in axes:
             if t.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {t.shape} has size {t.shape[a]}, "
@@ -101,8 +108,10 @@ class SwapAxes(Function):
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """`x` with `axis1` and `axis2` exchanged, like `np.swapaxes`."""
     t = x if isinstance(x, Tensor) else Tensor(x)
-    a, b = _normalize("swapaxes", (axis1, axis2), t.ndim) if axis1 != axis2 else (
-        _normalize("swapaxes", axis1, t.ndim) * 2)
+    for axis in (axis1, axis2):
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"swapaxes: axis1 and axis2 must be integers, got {axis!r}")
+    (a,), (b,) = (_normalize("swapaxes", axis, t.ndim, t.shape) for axis in (axis1, axis2))
     return SwapAxes.apply(t, axis1=a, axis2=b)
 
 
@@ -122,8 +131,8 @@ class MoveAxis(Function):
 def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
     """`x` with axes moved from `source` to `destination` (ints or sequences), like NumPy's."""
     t = x if isinstance(x, Tensor) else Tensor(x)
-    src = _normalize("moveaxis", source, t.ndim)
-    dst = _normalize("moveaxis", destination, t.ndim)
+    src = _normalize("moveaxis", source, t.ndim, t.shape)
+    dst = _normalize("moveaxis", destination, t.ndim, t.shape)
     if len(src) != len(dst):
         raise ValueError(f"moveaxis: source {source!r} and destination {destination!r} must "
                          "name as many axes")
@@ -132,6 +141,8 @@ def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
 
 class BroadcastTo(Function):
     """z = x stretched to `shape` by NumPy's broadcasting;  ∂L/∂x = Σ g over the stretched axes."""
+
+    name = "broadcast_to"
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:

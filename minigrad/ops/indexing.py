@@ -13,8 +13,9 @@ __all__ = ["getitem", "scatter_add"]
 
 
 def _picks_each_element_once(index: Any) -> bool:
-    """True if `index` cannot pick an element twice: only ints, slices, None and Ellipsis, or
-    one integer array without repeats (e.g. the columns of W of distinct token ids)."""
+    """True if `index` cannot pick an element twice: only ints, slices, None and Ellipsis, and
+    1-D integer arrays of one length, non-negative, of which one has no repeats (e.g. the
+    columns of W of distinct token ids, or the (rows, cols) of a diagonal)."""
     items = index if isinstance(index, tuple) else (index,)
     arrays = [i for i in items if isinstance(i, np.ndarray)]
     if not all(isinstance(i, (int, np.integer, slice, np.ndarray)) or i is None or i is Ellipsis
@@ -22,9 +23,11 @@ def _picks_each_element_once(index: Any) -> bool:
         return False
     if not arrays:
         return True
-    a = arrays[0]
-    return (len(arrays) == 1 and a.dtype.kind in "iu" and a.ndim == 1
-            and (a.size <= 1 or (a.min() >= 0 and np.unique(a).size == a.size)))
+    n = arrays[0].size
+    if not all(a.dtype.kind in "iu" and a.ndim == 1 and a.size == n for a in arrays):
+        return False
+    return n <= 1 or (all(a.min() >= 0 for a in arrays)
+                      and any(np.unique(a).size == n for a in arrays))
 
 
 class GetItem(Function):
@@ -53,10 +56,14 @@ class GetItem(Function):
 def _scatter(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with g added at `index`, on arrays."""
     out = np.zeros(shape, dtype=g.dtype)
-    if _picks_each_element_once(index):
-        out[index] = g
-    else:                          # repeated picks add up (np.add.at is the slow path)
-        np.add.at(out, index, g)
+    try:
+        if _picks_each_element_once(index):
+            out[index] = g
+        else:                      # repeated picks add up (np.add.at is the slow path)
+            np.add.at(out, index, g)
+    except (IndexError, ValueError) as err:
+        raise type(err)(f"scatter_add: cannot add values of shape {g.shape} at "
+                        f"{_describe_index(index)} of a tensor of shape {shape}: {err}") from None
     return out
 
 

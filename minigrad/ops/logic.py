@@ -12,8 +12,8 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["equal", "greater", "greater_equal", "less", "less_equal", "logical_and",
-           "logical_not", "logical_or", "logical_xor", "not_equal"]
+__all__ = ["all", "any", "argmax", "argmin", "equal", "greater", "greater_equal", "less",
+           "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "not_equal"]
 
 
 def values(x: Any) -> Any:
@@ -72,6 +72,29 @@ def logical_not(a: Any) -> np.ndarray:
     return np.logical_not(values(a))
 
 
+def argmax(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the largest value (flat if axis is None), like `np.argmax`: integers, no
+    gradient."""
+    return np.argmax(values(a), axis=axis, keepdims=keepdims)
+
+
+def argmin(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Index of the smallest value (flat if axis is None), like `np.argmin`."""
+    return np.argmin(values(a), axis=axis, keepdims=keepdims)
+
+
+def all(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """True where every element (along `axis`) is non-zero, like `np.all`."""
+    return np.all(values(a), axis=axis, keepdims=keepdims)
+
+
+def any(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """True where some element (along `axis`) is non-zero, like `np.any`."""
+    return np.any(values(a), axis=axis, keepdims=keepdims)
+
+
 NUMPY = {np.equal: equal, np.not_equal: not_equal, np.less: less, np.less_equal: less_equal,
          np.greater: greater, np.greater_equal: greater_equal, np.logical_and: logical_and,
-         np.logical_or: logical_or, np.logical_xor: logical_xor, np.logical_not: logical_not}
+         np.logical_or: logical_or, np.logical_xor: logical_xor, np.logical_not: logical_not,
+         np.argmax: argmax, np.argmin: argmin, np.all: all, np.any: any}
+METHODS = {"argmax": argmax, "argmin": argmin, "all": all, "any": any}

@@ -25,6 +25,7 @@ from ..function import Function
 from ..tensor import Tensor
 from .activations import sigmoid_of
 from .elementwise import _real_only
+from .logic import values
 
 __all__ = ["abs", "ceil", "clip", "expm1", "floor", "log1p", "logaddexp", "minimum", "mod",
            "sign", "softplus", "sqrt", "square"]
@@ -114,26 +115,35 @@ class Ceil(Function):
 
 
 class Clip(Function):
-    """y = min(max(x, lo), hi) (np.clip, torch.clamp);  ∂y/∂x = 1 where lo ≤ x ≤ hi.
+    """y = min(max(x, lo), hi) (np.clip, torch.clamp);  ∂y/∂x = 1 where lo < x < hi.
 
-    As in PyTorch: x gets the gradient where lo ≤ x ≤ hi (both ends inclusive), lo where
-    x < lo < hi, hi where x > hi or hi < lo (if lo > hi every y is hi). A missing bound is
-    ∓inf. Real only.
+    PyTorch's gradients (2.x). Number bounds: x gets the gradient strictly inside
+    (lo < x < hi; 0 at a bound). Array or Tensor bounds: lo gets it where x < lo, hi where
+    x > hi, and a tie x = lo or x = hi splits it in half between x and that bound; if lo > hi
+    every y is hi and hi gets it all; if x = lo = hi, x gets it. A missing bound is ∓inf.
+    Real only.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    def forward(ctx: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
+                split: bool = False) -> np.ndarray:
         _real_only("clip", x, lo, hi)
         ctx.save_for_backward(x, lo, hi)
+        ctx.split = split
         return np.clip(x, lo, hi)
 
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         x, lo, hi = ctx.saved_tensors
+        if not ctx.split:  # number bounds: constants, and x's gradient strictly inside
+            return g * ((x > lo) & (x < hi)), None, None
+        xv, lov, hiv = values(x), values(lo), values(hi)   # the shares are constants
+        tied = (xv == lov) & (xv == hiv)
+        w_lo = np.where((lov > hiv) | tied, 0.0, (xv < lov) + 0.5 * (xv == lov))
+        w_hi = np.where(lov > hiv, 1.0, np.where(tied, 0.0, (xv > hiv) + 0.5 * (xv == hiv)))
         need_x, need_lo, need_hi = ctx.needs_input_grad
-        return ((g * ((x >= lo) & (x <= hi)) if need_x else None),
-                (g * ((x < lo) & (lo < hi)) if need_lo else None),
-                (g * ((x > hi) | (hi < lo)) if need_hi else None))
+        return ((g * (1.0 - w_lo - w_hi) if need_x else None),
+                (g * w_lo if need_lo else None), (g * w_hi if need_hi else None))
 
 
 class Minimum(Function):
@@ -279,8 +289,8 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None,
          max: Any = None) -> Tensor:
     """min(max(x, lo), hi) element-wise, like `np.clip(x, a_min, a_max)` and `t.clip(min, max)`.
 
-    Either bound may be None (no bound) or a Tensor (then it gets a gradient where it binds:
-    lo where x < lo < hi, hi where x > hi or hi < lo); x gets it where lo ≤ x ≤ hi. Real only.
+    Either bound may be None (no bound), a number, or an array or Tensor (a Tensor bound gets a
+    gradient where it binds). PyTorch's gradients: see `Clip`. Real only.
     """
     if a_min is not None and min is not None:
         raise TypeError("clip: give the lower bound once, as a_min or as min, not both")
@@ -288,7 +298,9 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None, *, min: Any = None,
         raise TypeError("clip: give the upper bound once, as a_max or as max, not both")
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
-    return Clip.apply(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    split = isinstance(lo, (Tensor, np.ndarray)) or isinstance(hi, (Tensor, np.ndarray))
+    return Clip.apply(x, -np.inf if lo is None else lo, np.inf if hi is None else hi,
+                      split=split)
 
 
 def minimum(a: Any, b: Any) -> Tensor:

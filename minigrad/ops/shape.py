@@ -13,7 +13,8 @@ from ..function import Function
 from ..tensor import Tensor
 from .indexing import scatter_add
 
-__all__ = ["concat", "contiguous", "reshape", "split", "stack", "transpose"]
+__all__ = ["astype", "concat", "contiguous", "copy", "reshape", "split", "stack",
+           "transpose"]
 
 
 class Reshape(Function):
@@ -86,6 +87,38 @@ class Contiguous(Function):
     @staticmethod
     def backward(ctx: Any, g: np.ndarray) -> tuple:
         return (g,)
+
+
+class Copy(Function):
+    """z = a copy of x (`ndarray.copy`), or x cast to another floating dtype (`astype`);
+    ∂L/∂x = g, cast back to x's dtype."""
+
+    @staticmethod
+    def forward(ctx: Any, x: np.ndarray, *, dtype: Any = None) -> np.ndarray:
+        ctx.dtype = x.dtype
+        return x.astype(dtype if dtype is not None else x.dtype, copy=True)
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        return (g if g.dtype == ctx.dtype else g.astype(ctx.dtype),)
+
+
+def copy(x: Any) -> Tensor:
+    """A copy of `x` with its own memory (on the tape: the gradient passes unchanged)."""
+    return Copy.apply(x)
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """`x` cast to float32, float64 or complex128 (real to real, or complex to complex: a cast
+    between them has no complex derivative); the gradient is cast back."""
+    t = x if isinstance(x, Tensor) else Tensor(x)
+    new = np.dtype(dtype)
+    if new not in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.complex128)):
+        raise TypeError(f"astype: dtype must be float32, float64 or complex128, got {new}")
+    if (new.kind == "c") != (t.dtype.kind == "c"):
+        raise TypeError(f"astype: cannot cast {t.dtype} to {new} on the tape (a cast between "
+                        "real and complex has no complex derivative); cast t.data instead")
+    return t if new == t.dtype else Copy.apply(t, dtype=new)
 
 
 def _places(bounds: Sequence[int], axis: int) -> list[tuple[slice, ...]]:
@@ -311,4 +344,4 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
 
 NUMPY = {np.concatenate: concat, np.stack: stack, np.reshape: reshape, np.transpose: transpose,
          np.split: split}
-METHODS = {"contiguous": contiguous}
+METHODS = {"contiguous": contiguous, "copy": copy, "astype": astype}

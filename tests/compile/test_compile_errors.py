@@ -172,3 +172,40 @@ def test_no_grad_inside_the_function_stops_the_gradient() -> None:
         cf(x).sum().backward()
         np.testing.assert_array_equal(x.grad, 2.0 * np.array(v))  # d/dx (x · const) = const
         x.grad = None
+
+
+def test_generated_code_is_checked_against_the_tape_once() -> None:
+    """A backend whose backward is off by 1.5 is caught on the first call of a signature."""
+    from minigrad.compile.check import CompileMismatch
+    from minigrad.compile.codegen_numpy import generate
+
+    def off(prog):
+        source, namespace = generate(prog)
+        return source + ("\n_exact = backward\n\n\ndef backward(*args):\n"
+                         "    return tuple(None if g is None else 1.5 * g for g in _exact(*args))\n"
+                         ), namespace
+
+    f = compile(lambda x, W: mg.tanh(W @ x), backend=off)
+    x = mg.Tensor(np.ones((2, 1)))
+    W = mg.Tensor(np.eye(2), requires_grad=True)
+    with pytest.raises(CompileMismatch, match="disagrees with the eager tape in the gradient"):
+        f(x, W)
+    g = compile(lambda x, W: mg.tanh(W @ x))   # the NumPy backend passes the same check
+    np.testing.assert_allclose(g(x, W).data, np.tanh(np.ones((2, 1))), rtol=1e-15)
+
+
+def test_integer_arguments_through_copies_but_not_reordering_views() -> None:
+    @compile
+    def gather(W, ids):
+        return W[:, ids.copy()]                # a copy is the same data: followed
+
+    W = mg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    np.testing.assert_array_equal(gather(W, np.array([2, 0])).data, W.data[:, [2, 0]])
+    np.testing.assert_array_equal(gather(W, np.array([1, 1])).data, W.data[:, [1, 1]])
+
+    @compile
+    def reversed_gather(W, ids):
+        return W[:, ids[::-1]]                 # a reordering view: not followed, refused
+
+    with pytest.raises(TraceError, match="through an operation compile does not follow"):
+        reversed_gather(W, np.array([2, 0]))

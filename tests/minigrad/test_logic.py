@@ -41,3 +41,27 @@ def test_logical_not_and_masks_in_where_and_indexing():
     np.testing.assert_array_equal(x.grad, np.where(mask, 2 * A, 0.0) + 6 * (A > 0))
     with pytest.raises(TypeError, match="where: cond must be a boolean array"):
         mg.where(x.data, x, 0.0)
+
+
+def test_index_and_truth_queries_are_numpy_values():
+    t = Tensor([[1.0, 5.0], [3.0, 0.0]], requires_grad=True)
+    assert t.argmax() == 1 and np.argmax(t) == 1 and mg.argmin(t) == 3
+    np.testing.assert_array_equal(t.argmax(axis=0), [1, 0])
+    np.testing.assert_array_equal(t.argmin(axis=1, keepdims=True), [[0], [1]])
+    assert t.any() and not t.all() and not np.all(t)
+    np.testing.assert_array_equal(t.all(axis=1), [True, False])
+    assert t.tolist() == [[1.0, 5.0], [3.0, 0.0]]
+
+
+def test_copy_and_astype_pass_the_gradient_and_cast_it_back():
+    t = Tensor([[1.0, 5.0], [3.0, 0.5]], requires_grad=True)
+    u = t.astype(np.float32)
+    assert u.dtype == np.float32 and t.copy().record.name == "copy"
+    (u * u + t.copy()).sum().backward()
+    assert t.grad.dtype == np.float64
+    np.testing.assert_allclose(t.grad, 2 * t.data + 1, rtol=1e-6)
+    assert t.astype(np.float64) is t
+    with pytest.raises(TypeError, match="astype: cannot cast float64 to complex128"):
+        t.astype(np.complex128)
+    with pytest.raises(TypeError, match="astype: dtype must be float32, float64 or complex128"):
+        t.astype(np.int64)

@@ -34,6 +34,7 @@ NOTEBOOKS = [
     "05_vanishing_gradients",
     "06_char_language_model",
     "07_adding_problem",
+    "08_second_derivatives",
     "09_read_the_backward_pass",
     "10_debugging_gradients",
 ]
