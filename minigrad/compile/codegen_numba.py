@@ -201,6 +201,7 @@ class _Module:
         self.kernels: list[str] = []
         self.max_size = max_size
         self.lines = lines or {}  # Function class -> writer overriding the NumPy expression
+        self.external: set[str] = set()  # arguments and seeds: their layout varies by call
 
     def block(self, nodes: list[Node]) -> list[str]:
         """The NumPy backend's lines for `nodes`, with this module's overrides."""
@@ -240,6 +241,8 @@ def _kernel(group: _Group, used_later: set[str], values: dict[str, np.ndarray],
     def array(name: str, arr: np.ndarray, arg: str) -> str:
         if name not in params:
             params.append(name)
+            if name in m.external:  # one memory layout, so one compiled kernel per signature
+                arg = f"np.ascontiguousarray({arg})"
             call_args.append(arg if arr.ndim == len(space)
                              else f"{arg}.reshape({(1,) * (len(space) - arr.ndim) + arr.shape})")
             shape = (1,) * (len(space) - arr.ndim) + arr.shape
@@ -329,6 +332,7 @@ def generate(prog: Program, *, max_size: int | None = None,
     `@njit` too, and `backward` returns only the gradients that are not None."""
     loop = lines is not None
     m = _Module(NUMBA_MAX_SIZE if max_size is None else max_size, lines)
+    m.external = {a.name for a in prog.args} | {s for s in prog.seeds if s}
     values = infer_values(prog)
     names: dict[str, str] = {}
     base: dict[str, str] = {}
