@@ -24,6 +24,15 @@ from .tensor import Tensor
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """`minigrad.compile` and `minigrad.scan` load the compiler on first use (a lighter import)."""
+    if name in ("compile", "scan"):
+        from . import compiler
+
+        return getattr(compiler, name)
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
 __all__ = [
     "AnomalyError",
     "AuditReport",
@@ -33,6 +42,7 @@ __all__ = [
     "assert_gradcheck",
     "audit",
     "backward_steps",
+    "compile",
     "detect_anomaly",
     "draw",
     "grad",
@@ -44,6 +54,7 @@ __all__ = [
     "jvp",
     "no_grad",
     "optim",
+    "scan",  # noqa: F405  (loaded on first use, see __getattr__)
     "scope",
     "show_tape",
     "vjp",

@@ -82,7 +82,8 @@ class Function:
             raise naming_op_and_shapes(err, ctx, arrays) from err
         outs = out if type(out) is tuple else (out,)
         modes = STATE
-        if modes.noting:  # anomaly mode, a scope() or an audit: the record notes more
+        if modes.noting:  # anomaly mode, a scope(), an audit or a trace: the record notes more
+            outs = tuple([o if type(o) is np.ndarray else np.asarray(o) for o in outs])
             note(ctx, arrays, outs, options)
         if wants_grad and modes.grad_enabled:
             results = record(ctx, tensors, arrays, outs, options)

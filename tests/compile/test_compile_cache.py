@@ -14,9 +14,9 @@ import numpy as np
 from _compile_helpers import assert_same, private_cache  # noqa: F401 (autouse fixture)
 
 import minigrad as mg
-from minigrad.compile import cache, compile
-from minigrad.compile.backward import TRACED_VJPS
-from minigrad.compile.program import Program
+from minigrad.compiler import cache, compile
+from minigrad.compiler.backward import TRACED_VJPS
+from minigrad.compiler.program import Program
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_a_new_process_reuses_the_module(private_cache) -> None:  # noqa: F811
     code = """
         import sys; sys.path.insert(0, "tests/compile")
         import test_compile_cache as t
-        from minigrad.compile import cache, compile
+        from minigrad.compiler import cache, compile
         f = compile(t.cell); f(*t.args())
         print(cache.STATS["written"], cache.STATS["reused"], f.last.path)
     """
@@ -82,7 +82,7 @@ def test_numpy_module_runs_without_numba_jit(private_cache) -> None:  # noqa: F8
         import numpy as np
         import test_compile_cache as t
         from _compile_helpers import assert_same
-        from minigrad.compile import compile
+        from minigrad.compiler import compile
         from minigrad.kernels import JIT_DISABLED
         W, b, a, x = t.args()
         assert_same(t.cell, compile(t.cell), (W, b, a, x), [W, b, a])

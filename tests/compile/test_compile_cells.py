@@ -8,7 +8,7 @@ import pytest
 from _compile_helpers import TOL, assert_same, private_cache  # noqa: F401 (autouse fixture)
 
 import minigrad as mg
-from minigrad.compile import compile
+from minigrad.compiler import compile
 from models import GRU, LSTM, RNN
 from models.inputs import check_sequence
 

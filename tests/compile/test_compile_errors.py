@@ -8,7 +8,7 @@ import pytest
 from _compile_helpers import private_cache  # noqa: F401 (autouse fixture)
 
 import minigrad as mg
-from minigrad.compile import TraceError, compile
+from minigrad.compiler import TraceError, compile
 from minigrad.modes import TracingValueError
 
 
@@ -176,8 +176,8 @@ def test_no_grad_inside_the_function_stops_the_gradient() -> None:
 
 def test_generated_code_is_checked_against_the_tape_once() -> None:
     """A backend whose backward is off by 1.5 is caught on the first call of a signature."""
-    from minigrad.compile.check import CompileMismatch
-    from minigrad.compile.codegen_numpy import generate
+    from minigrad.compiler.check import CompileMismatch
+    from minigrad.compiler.codegen_numpy import generate
 
     def off(prog):
         source, namespace = generate(prog)

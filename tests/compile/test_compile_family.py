@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
-from minigrad.compile import compile
-from minigrad.compile.backward import TRACED_VJPS
+from minigrad.compiler import compile
+from minigrad.compiler.backward import TRACED_VJPS
 
 UNARY = ["neg", "tanh", "sigmoid", "exp_tanh", "log_sq", "pow2", "pow3", "sum_axis", "mean_all",
          "transpose", "softmax", "log_softmax", "slice", "reshape", "concat_self", "where",

@@ -8,7 +8,7 @@ import pytest
 from _compile_helpers import TOL, private_cache  # noqa: F401 (autouse fixture)
 
 import minigrad as mg
-from minigrad.compile import TraceError, scan
+from minigrad.compiler import TraceError, scan
 from models import GRU, LSTM, RNN
 from models.inputs import OneHot
 

@@ -1,4 +1,4 @@
-"""minigrad.compile: trace a function on the tape once, run it as generated code.
+"""minigrad.compiler (`minigrad.compile`, `minigrad.scan`): trace once, run generated code.
 
 `compile(fn)` (or `@compile`) traces `fn` on its first call per signature, turns the records
 into a `Program` (`program.py`: a small IR), generates a readable NumPy module for its forward
