@@ -9,7 +9,7 @@ parameter; float64) with the notes' LSTM cell written literally from minigrad pr
 
 * *eager tape*: the cell called per step on the tape (``bench_models.user_written_lstm``);
 * *compiled cell per step*: ``compile(cell)`` called per step, T records (NumPy backend; Numba
-  backend: fused element-wise kernels, ``minigrad.compile.codegen_numba``);
+  backend: fused element-wise kernels, ``minigrad.compiler.codegen_numba``);
 * *scan*: ``scan(cell, (a0, c0), x, params)``, one record whose backward is BPTT over the
   cell's generated backward (the NumPy and the Numba backend's step code);
 * *hand-written fused*: ``models.LSTM(fused=True)``; the hand-written NumPy reference; PyTorch
@@ -82,7 +82,7 @@ def _params(p: Problem) -> dict[str, Any]:
 def compiled_per_step(p: Problem, backend: str) -> Callable[[], float]:
     """The compiled cell called once per time step (T records), output layer and loss eager."""
     import minigrad as mg
-    from minigrad.compile import compile
+    from minigrad.compiler import compile
 
     P, loss = _params(p), _mg_loss(p)
     cell = compile(lstm_cell, backend=backend)
@@ -106,7 +106,7 @@ def compiled_per_step(p: Problem, backend: str) -> Callable[[], float]:
 
 def scanned(p: Problem, backend: str) -> Callable[[], float]:
     """scan over the compiled cell: one record for the recurrence, one GEMM for the output."""
-    from minigrad.compile import compile, scan
+    from minigrad.compiler import compile, scan
 
     P, loss = _params(p), _mg_loss(p)
     cell = compile(lstm_cell, backend=backend)
@@ -129,7 +129,7 @@ def scanned(p: Problem, backend: str) -> Callable[[], float]:
 def model_scan(p: Problem, kind: str, backend: str, **options: Any) -> Callable[[], float]:
     """``models.<kind>``'s own literal cell run by scan (what ``fused=True`` could become)."""
     import models
-    from minigrad.compile import compile, scan
+    from minigrad.compiler import compile, scan
 
     model = getattr(models, kind)(p.n_x, p.n_a, p.n_y, output="linear", seed=0, **options)
     P, loss = model.parameters(), _mg_loss(p)
@@ -234,7 +234,7 @@ def compile_child() -> dict[str, Any]:
     """In a subprocess: import, then the first call + backward of the compiled cell (Numba)."""
     t0 = time.perf_counter()
     import minigrad as mg
-    from minigrad.compile import compile
+    from minigrad.compiler import compile
 
     t1 = time.perf_counter()
     p = make_problem("course")

@@ -300,7 +300,7 @@ def _loop_class(name: str, prog: Program, module: Any, nc: int) -> type:
     n_args = len(prog.float_args)
 
     class ScanLoop(Function):
-        """scan as one generated Numba function each way (see minigrad.compile.scan_numba)."""
+        """scan as one generated Numba function each way (see minigrad.compiler.scan_numba)."""
 
         twice_differentiable = False
 

@@ -1,4 +1,4 @@
-"""The whole-loop scan (`minigrad.compile.scan_numba`): with a Numba-backend cell on a small
+"""The whole-loop scan (`minigrad.compiler.scan_numba`): with a Numba-backend cell on a small
 dense problem, scan's record runs one generated Numba function forward and one for BPTT; values
 and every gradient agree with the eager unrolled model cells to 1e-12.
 
@@ -20,7 +20,7 @@ import pytest
 from _compile_helpers import TOL, private_cache  # noqa: F401 (autouse fixture)
 
 import minigrad as mg
-from minigrad.compile import codegen_numba, compile, scan, scan_numba
+from minigrad.compiler import codegen_numba, compile, scan, scan_numba
 from models import GRU, LSTM, RNN
 from models.inputs import OneHot
 
