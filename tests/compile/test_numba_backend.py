@@ -9,6 +9,7 @@ in a subprocess, where the kernels are plain Python loops (same source, no compi
 
 from __future__ import annotations
 
+import builtins
 import os
 import subprocess
 import sys
@@ -156,6 +157,26 @@ def test_kernels_compile_once_per_signature_and_the_flag() -> None:
     assert [len(k.signatures) for k in kernels] == [1] * len(kernels)
     with pytest.raises(ValueError, match="backend must be"):
         compile(mixed, backend="cuda")
+
+
+def test_kernels_do_not_depend_on_the_callers_line_numbers() -> None:
+    """The same function two lines further down a script: the module differs (its comments
+    name the lines), the kernels' module does not (so Numba's cache still holds)."""
+    code = "def f(x, w):\n    return (mg.tanh(w * x) * x,)\n"
+    made = []
+    for pad in ("", "\n\n"):
+        scope = {"mg": mg}
+        exec(builtins.compile(pad + code, "user_script.py", "exec"), scope)  # noqa: S102
+        made.append(compile(scope["f"], backend="numba"))
+    rng = np.random.default_rng(4)
+    x = mg.Tensor(rng.normal(size=(3, 2)), requires_grad=True)
+    w = mg.Tensor(rng.normal(size=(3, 1)), requires_grad=True)
+    for f in made:
+        f(x, w)
+    assert made[0].source != made[1].source
+    assert made[0].kernels == made[1].kernels and "_fused_fwd_0" in made[0].kernels
+    k0, k1 = (f.last.module._fused_fwd_0.py_func.__code__.co_filename for f in made)
+    assert k0 == k1 != str(made[0].last.path)
 
 
 # ------------------------------------------------------------------------- subprocesses

@@ -88,14 +88,15 @@ def test_rnn_whole_loop_compiled_by_numba() -> None:
 
 
 def test_the_generated_loops_read_as_bptt() -> None:
-    """The module: one scan_forward loop over t, one scan_backward loop from T-1 down."""
+    """The module: one scan_forward loop over t, one scan_backward loop from T-1 down (the
+    shapes of check_scan("rnn"): the same module, found in the cache)."""
     rng = np.random.default_rng(0)
-    model = RNN(3, 4, 2, seed=0)
+    model = RNN(5, 4, 2, seed=2)
     names = ["W_a", "b_a"]
     cell = compile(make_cell(model, names), backend="numba")
-    with mg.no_grad():
-        scan(cell, (np.zeros((4, 2)),), rng.normal(size=(3, 2, 4)),
-             [model.parameters()[n] for n in names])
+    scan(cell, (mg.Tensor(np.zeros((4, 3)), requires_grad=True),),
+         mg.Tensor(rng.normal(size=(5, 3, 7)), requires_grad=True),
+         [model.parameters()[n] for n in names])
     source = cell.last.numba_loop.source
     assert "for t in range(T):" in source and "for t in range(T - 1, -1, -1):" in source
     assert "_mm_loop(W_a, " in source and "dW_a += g[" in source
