@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -55,5 +56,6 @@ def load_module(source: str, namespace: dict[str, Any]) -> tuple[ModuleType, Pat
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     module.__dict__.update(namespace)
+    sys.modules[spec.name] = module  # (Numba's on-disk cache re-imports a kernel's module)
     spec.loader.exec_module(module)
     return module, path

@@ -84,6 +84,12 @@ class CompiledFunction:
                                "is no source: call it once (it traces on its first call)")
         return self.last.source
 
+    @property
+    def kernels(self) -> str:
+        """The generated Numba kernels of the most recent call's signature ('' if none)."""
+        self.source  # noqa: B018 - raises the same error before the first call
+        return getattr(self.last.module, "KERNELS", "")
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves: list[Any] = []
         variant = self.variant(args, kwargs, leaves)
@@ -147,16 +153,32 @@ def compile(fn: Any = None, *, backend: Any = None) -> Any:  # noqa: A001 - torc
     the tape, generate NumPy code for its forward and backward, and from then on run that code
     as one tape record `compiled:<name>` whose backward is the generated backward.
 
-    `backend`: a code generator `Program -> (source, namespace)` (default: the NumPy one)."""
+    `backend`: None or "numpy" (the reference NumPy generator), "numba" (fused element-wise
+    kernels, `codegen_numba`) or a code generator `Program -> (source, namespace)`."""
     if fn is None:
         return functools.partial(compile, backend=backend)
+    gen = _backend(backend)
     if isinstance(fn, CompiledFunction):
-        if backend in (None, fn.backend):
+        if backend is None or gen is fn.backend:
             return fn
         fn = fn.fn
     if not callable(fn):
         raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
-    return CompiledFunction(fn, backend or generate)
+    return CompiledFunction(fn, gen)
+
+
+def _backend(backend: Any) -> Any:
+    """A backend name or function as the function Program -> (source, namespace)."""
+    if backend is None or backend == "numpy":
+        return generate
+    if backend == "numba":
+        from .codegen_numba import generate as numba_generate  # (imports numba's njit)
+
+        return numba_generate
+    if callable(backend):
+        return backend
+    raise ValueError(f"compile: backend must be 'numpy', 'numba' or a function Program -> "
+                     f"(source, namespace); got {backend!r}")
 
 
 def _param_names(fn: Any) -> list[str]:

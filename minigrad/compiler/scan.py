@@ -102,7 +102,9 @@ def scan(cell: Any, init: Any, xs: Any, params: Any = ()) -> tuple[Any, Any]:
                              f"{dtype} and comes out as {got[0]} {got[1]}; the carry must "
                              "keep its shapes and dtypes")
     plan = _Plan(variant, n_carry, dense, T, len(params), [s for s in shapes_in])
-    fn = _scan_class(cf.__name__, variant)
+    from .scan_numba import loop_function  # a Numba-backend cell, small: the whole loop in Numba
+
+    fn = loop_function(cf, variant, plan) or _scan_class(cf.__name__, variant)
     inputs = [v for _, v in init_leaves] + ([xs] if dense else []) + list(params)
     outs = fn.apply(*inputs, plan=plan, ids=None if dense else xs_data)
     outs = [o.detach() if plan.no_grad[k] else o for k, o in enumerate(outs)]

@@ -35,6 +35,7 @@ NOTEBOOKS = [
     "06_char_language_model",
     "07_adding_problem",
     "08_second_derivatives",
+    "09_read_the_backward_pass",
     "10_debugging_gradients",
 ]
 SECONDS_PER_NOTEBOOK = 120  # the notebooks take ~5-25 s each; this only catches runaway growth
