@@ -3,9 +3,10 @@
 Run ``python -m benchmarks.run_all`` (a few minutes) or ``python -m benchmarks.run_all --quick``
 (a smoke run of well under a minute or two).
 
-Each part runs in its own subprocess — :mod:`benchmarks.bench_ops`, :mod:`benchmarks.bench_models`,
-:mod:`benchmarks.memory`, :mod:`benchmarks.startup` — with the BLAS/OpenMP/XLA thread count set
-by ``--threads`` (default 1: on a 2-core machine shared with other work, a multi-threaded BLAS
+Each part runs in its own subprocess — :mod:`benchmarks.bench_ops`,
+:mod:`benchmarks.bench_models`, :mod:`benchmarks.bench_compile`, :mod:`benchmarks.memory`,
+:mod:`benchmarks.startup` — with the BLAS/OpenMP/XLA thread count set by ``--threads``
+(default 1: on a 2-core machine shared with other work, a multi-threaded BLAS
 waits for a busy core and small GEMMs become several times slower and erratic; one thread each
 is the fair and repeatable setting; ``--threads 0`` leaves every library's default). Their tables
 are printed as they finish; then a summary of ms/step, ratios and peak memory, the goals of
@@ -27,13 +28,14 @@ from benchmarks._timing import fmt_ms, fmt_ratio, machine_info, table, write_jso
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("ops", "models", "memory", "startup")
+PARTS = ("ops", "models", "compile", "memory", "startup")
 # The subprocesses of each part. The model benchmark runs each size in a fresh process of its
 # own (one size's candidates still interleaved in one process): a course-size step measured right
 # after the batch-size run was ~7% slower for minigrad than in a fresh process, not for torch.
 RUNS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ops": (("bench_ops",),),
     "models": (("bench_models", "--size", "batch"), ("bench_models", "--size", "course")),
+    "compile": (("bench_compile",),),
     "memory": (("memory",),),
     "startup": (("startup",),),
 }
