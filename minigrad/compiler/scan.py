@@ -20,7 +20,9 @@ import numpy as np
 from ..function import Function
 from ..modes import STATE
 from ..tensor import Tensor
+from .cache import load_module
 from .compiled import CompiledFunction, FreeResiduals, Variant, compile
+from .passes import Deferred, defer_weight_gradients
 from .trace import TraceError, flatten, unflatten
 
 __all__ = ["scan"]
@@ -104,7 +106,7 @@ def scan(cell: Any, init: Any, xs: Any, params: Any = ()) -> tuple[Any, Any]:
     plan = _Plan(variant, n_carry, dense, T, len(params), [s for s in shapes_in])
     from .scan_numba import loop_function  # a Numba-backend cell, small: the whole loop in Numba
 
-    fn = loop_function(cf, variant, plan) or _scan_class(cf.__name__, variant)
+    fn = loop_function(cf, variant, plan) or _scan_class(cf, variant, n_carry + dense)
     inputs = [v for _, v in init_leaves] + ([xs] if dense else []) + list(params)
     outs = fn.apply(*inputs, plan=plan, ids=None if dense else xs_data)
     outs = [o.detach() if plan.no_grad[k] else o for k, o in enumerate(outs)]
@@ -127,10 +129,17 @@ class _Plan:
             s is None for s in prog.seeds[n_carry:]]
 
 
-def _scan_class(name: str, variant: Variant) -> type:
+def _scan_class(cf: CompiledFunction, variant: Variant, first_param: int) -> type:
     """The Function whose one record is a whole scan of this compiled cell."""
     if variant.scan_class is not None:
         return variant.scan_class
+    deferred = defer_weight_gradients(variant.program, first_param)
+    if deferred is not None:
+        module, _ = load_module(*cf.backend(deferred.program))
+        step_forward, step_backward = module.forward, module.backward
+    else:
+        step_forward, step_backward = variant.module.forward, variant.module.backward
+    n_float = len(variant.program.float_args)
 
     class Scan(Function):
         """The recurrence: the cell's generated forward per step; BPTT in backward."""
@@ -145,21 +154,22 @@ def _scan_class(name: str, variant: Variant) -> type:
             xs = arrays[nc] if plan.dense else None
             params = list(arrays[nc + plan.dense:])
             keep = STATE.grad_enabled
+            stacks = _Stacks(deferred, plan.T) if keep and deferred is not None else None
             ys: list[list[Any]] = []
             steps = []
             for t in range(plan.T):
                 step_in = ([xs[..., t]] if plan.dense else []) + params
                 extra = () if plan.dense else (ids[..., t],)
-                outs, res = plan.forward(*carry, *step_in, *extra)
+                outs, res = step_forward(*carry, *step_in, *extra)
                 carry = list(outs[:nc])
                 if not ys:
                     ys = [[] for _ in outs[nc:]]
                 for acc, y in zip(ys, outs[nc:]):
                     acc.append(y)
                 if keep:
-                    steps.append(res)
+                    steps.append(res if stacks is None else stacks.keep_operands(res, t))
             if keep:
-                ctx.steps = steps
+                ctx.steps = (steps, stacks)  # (dropped together by the release)
                 ctx.xs_shape = None if xs is None else xs.shape
                 ctx.save_for_backward(*[c for c in carry if type(c) is np.ndarray][:1])
                 ctx.release = FreeResiduals(ctx, "steps")
@@ -169,6 +179,7 @@ def _scan_class(name: str, variant: Variant) -> type:
         def backward(ctx: Any, *grads: np.ndarray) -> tuple:
             ctx.saved_tensors  # noqa: B018 - raises if a backward already freed this record
             plan: _Plan = ctx.plan
+            steps, stacks = ctx.steps
             nc = plan.n_carry
             dcarry = list(grads[:nc])
             dys = grads[nc:]
@@ -177,19 +188,121 @@ def _scan_class(name: str, variant: Variant) -> type:
             dparams: list[Any] = [None] * plan.n_params
             for t in range(plan.T - 1, -1, -1):
                 out_grads = dcarry + [dy[..., t] for dy in dys]
-                g = plan.backward(*ctx.steps[t], *[out_grads[k] for k in plan.seeds])
+                g = step_backward(*steps[t], *[out_grads[k] for k in plan.seeds])
                 dcarry = [np.zeros(s, dtype=d) if gk is None else gk
                           for gk, (s, d) in zip(g[:nc], plan.carry_types)]
                 if dxs is not None and g[nc] is not None:
                     dxs[..., t] = g[nc]
-                for k, gp in enumerate(g[nc + plan.dense:]):
+                for k, gp in enumerate(g[nc + plan.dense:n_float]):
                     if gp is not None:
                         dparams[k] = gp if dparams[k] is None else dparams[k] + gp
+                if stacks is not None:
+                    stacks.keep_factors(g[n_float:], t)
+            if stacks is not None:
+                for k, gp in stacks.gradients().items():
+                    dparams[k - nc - plan.dense] = gp
             if not plan.dense:
                 return (*dcarry, *dparams)
             return (*dcarry, dxs, *dparams)
 
-    Scan.name = f"scan:{name}"
-    Scan.__name__ = Scan.__qualname__ = f"Scan_{name}"
+    Scan.name = f"scan:{cf.__name__}"
+    Scan.__name__ = Scan.__qualname__ = f"Scan_{cf.__name__}"
     variant.scan_class = Scan
     return Scan
+
+
+def _at(p: int, t: int) -> tuple:
+    """The index of step t in a stack whose time axis is axis p."""
+    return (slice(None),) * p + (t,)
+
+
+class _Stacks:
+    """One call's (…, T, …) stacks of the deferred weight gradients' factors (`passes.py`):
+    per GEMM group (the gradients that share an operand X⟨t⟩ and a side), the stacked operand
+    and the stacked dZ⟨t⟩ of all its weights side by side, so that one GEMM makes them all.
+
+    Side "L" (dW = Σ dZ Xᵀ): X (k, m) → (k, T, m), dZ (n, m) → rows of (Σn, T, m),
+    dW_all = dZ_all.reshape(Σn, T·m) @ X_all.reshape(k, T·m)ᵀ.  Side "R" (dW = Σ Xᵀ dZ):
+    X (m, k) → (T, m, k), dZ (m, n) → columns of (T, m, Σn), dW_all = X_allᵀ dZ_all.
+    A sum Σ_t np.sum(v⟨t⟩, axis) reads v's stack (its GEMM stack when it has one)."""
+
+    def __init__(self, deferred: Deferred, T: int) -> None:
+        self.d, self.T = deferred, T
+        self.groups: dict[tuple[int, str], list[Any]] = {}
+        for gm in deferred.gemms:
+            self.groups.setdefault((gm.residual, gm.side), []).append(gm)
+        self.operands: dict[tuple[int, str], np.ndarray] = {}
+        self.factors: dict[tuple[int, str], np.ndarray] = {}
+        self.places: list[list[tuple[np.ndarray, int]]] = []  # per extra: (view, time axis)
+        self.blocks: dict[int, Any] = {}  # per deferred arg: (group, slice of its block)
+
+    def keep_operands(self, res: tuple, t: int) -> tuple:
+        """Copy step t's operands X⟨t⟩ into their stacks; the step keeps views of them."""
+        res = list(res)
+        for (j, side) in self.groups:
+            x = res[j]
+            if t == 0:
+                shape = (x.shape[0], self.T, x.shape[1]) if side == "L" else (self.T, *x.shape)
+                self.operands[j, side] = np.empty(shape, dtype=x.dtype)
+            view = self.operands[j, side][_at(1 if side == "L" else 0, t)]
+            view[...] = x
+            res[j] = view
+        return tuple(res)
+
+    def _allocate(self, extras: tuple) -> None:
+        """The factor stacks, shaped after the first (last-step) extras of the backward."""
+        self.places = [[] for _ in extras]
+        for key, gms in self.groups.items():
+            side, order = key[1], list(dict.fromkeys(gm.extra for gm in gms))
+            widths = [extras[e].shape[0 if side == "L" else 1] for e in order]
+            dtype = np.result_type(*[extras[e] for e in order])
+            first = extras[order[0]]
+            buf = np.empty((sum(widths), self.T, first.shape[1]) if side == "L"
+                           else (self.T, first.shape[0], sum(widths)), dtype=dtype)
+            self.factors[key] = buf
+            start = 0
+            for e, w in zip(order, widths):
+                block = slice(start, start + w)
+                start += w
+                self.places[e].append((buf[block] if side == "L" else buf[:, :, block],
+                                       1 if side == "L" else 0))
+                for gm in gms:
+                    if gm.extra == e:
+                        self.blocks[gm.arg] = (key, block)
+        for s in self.d.sums:
+            if not self.places[s.extra]:
+                v = extras[s.extra]
+                self.places[s.extra].append((np.empty((self.T, *v.shape), v.dtype), 0))
+
+    def keep_factors(self, extras: tuple, t: int) -> None:
+        """Copy step t's extra backward outputs (dZ⟨t⟩, v⟨t⟩) into their stacks."""
+        if t == self.T - 1:
+            self._allocate(extras)
+        for v, places in zip(extras, self.places):
+            for stack, p in places:
+                stack[_at(p, t)] = v
+
+    def gradients(self) -> dict[int, np.ndarray]:
+        """Per deferred float arg, its gradient summed over all steps: one GEMM per group,
+        one sum per bias."""
+        out: dict[int, np.ndarray] = {}
+        for key, buf in self.factors.items():
+            x = self.operands[key]
+            if key[1] == "L":
+                total = buf.reshape(buf.shape[0], -1) @ x.reshape(x.shape[0], -1).T
+            else:
+                total = x.reshape(-1, x.shape[2]).T @ buf.reshape(-1, buf.shape[2])
+            for arg, (k, block) in self.blocks.items():
+                if k == key:
+                    out[arg] = total[block] if key[1] == "L" else total[:, block]
+        for s in self.d.sums:
+            stack, p = self.places[s.extra][0]
+            nd = stack.ndim - 1
+            axes = (tuple(range(nd)) if s.axis is None
+                    else tuple(a % nd for a in (s.axis if isinstance(s.axis, tuple)
+                                                else (s.axis,))))
+            mapped = tuple(a if a < p else a + 1 for a in axes) + (p,)
+            total = np.sum(stack, axis=mapped, keepdims=s.keepdims)
+            out[s.arg] = total.reshape(total.shape[:p] + total.shape[p + 1:]) if s.keepdims \
+                else total
+        return out
