@@ -22,7 +22,7 @@ from ..modes import STATE
 from ..tensor import Tensor
 from .cache import load_module
 from .compiled import CompiledFunction, FreeResiduals, Variant, compile
-from .passes import Deferred, defer_weight_gradients
+from .passes import Deferred, Hoisted, defer_weight_gradients, hoist_input_products
 from .trace import TraceError, flatten, unflatten
 
 __all__ = ["scan"]
@@ -106,7 +106,7 @@ def scan(cell: Any, init: Any, xs: Any, params: Any = ()) -> tuple[Any, Any]:
     plan = _Plan(variant, n_carry, dense, T, len(params), [s for s in shapes_in])
     from .scan_numba import loop_function  # a Numba-backend cell, small: the whole loop in Numba
 
-    fn = loop_function(cf, variant, plan) or _scan_class(cf, variant, n_carry + dense)
+    fn = loop_function(cf, variant, plan) or _scan_class(cf, variant, n_carry, dense)
     inputs = [v for _, v in init_leaves] + ([xs] if dense else []) + list(params)
     outs = fn.apply(*inputs, plan=plan, ids=None if dense else xs_data)
     outs = [o.detach() if plan.no_grad[k] else o for k, o in enumerate(outs)]
@@ -129,17 +129,23 @@ class _Plan:
             s is None for s in prog.seeds[n_carry:]]
 
 
-def _scan_class(cf: CompiledFunction, variant: Variant, first_param: int) -> type:
-    """The Function whose one record is a whole scan of this compiled cell."""
+def _scan_class(cf: CompiledFunction, variant: Variant, n_carry: int, dense: bool) -> type:
+    """The Function whose one record is a whole scan of this compiled cell; its step code is
+    the cell's, transformed by the passes of `passes.py` where their patterns match."""
     if variant.scan_class is not None:
         return variant.scan_class
-    deferred = defer_weight_gradients(variant.program, first_param)
-    if deferred is not None:
-        module, _ = load_module(*cf.backend(deferred.program))
+    prog = variant.program
+    deferred = defer_weight_gradients(prog, n_carry + dense)
+    step = prog if deferred is None else deferred.program
+    hoisted = (hoist_input_products(step, prog.float_args[n_carry].name, n_carry + 1)
+               if dense else None)
+    step = step if hoisted is None else hoisted.program
+    if step is not prog:
+        module, _ = load_module(*cf.backend(step))
         step_forward, step_backward = module.forward, module.backward
     else:
         step_forward, step_backward = variant.module.forward, variant.module.backward
-    n_float = len(variant.program.float_args)
+    n_float = len(prog.float_args)
 
     class Scan(Function):
         """The recurrence: the cell's generated forward per step; BPTT in backward."""
@@ -155,10 +161,13 @@ def _scan_class(cf: CompiledFunction, variant: Variant, first_param: int) -> typ
             params = list(arrays[nc + plan.dense:])
             keep = STATE.grad_enabled
             stacks = _Stacks(deferred, plan.T) if keep and deferred is not None else None
+            hoist = _projections(hoisted, arrays, nc) if hoisted is not None else None
             ys: list[list[Any]] = []
             steps = []
             for t in range(plan.T):
                 step_in = ([xs[..., t]] if plan.dense else []) + params
+                if hoist is not None:
+                    step_in += hoist[0] + [p[:, t] for p in hoist[1]]
                 extra = () if plan.dense else (ids[..., t],)
                 outs, res = step_forward(*carry, *step_in, *extra)
                 carry = list(outs[:nc])
@@ -209,6 +218,21 @@ def _scan_class(cf: CompiledFunction, variant: Variant, first_param: int) -> typ
     Scan.__name__ = Scan.__qualname__ = f"Scan_{cf.__name__}"
     variant.scan_class = Scan
     return Scan
+
+
+def _projections(hoisted: Hoisted, arrays: tuple, nc: int) -> tuple[list, list]:
+    """The hoisted products' extra step arguments: per product W [s; x⟨t⟩], the state block
+    W_s, and the input projections of all steps W_x X, one GEMM, as (rows, T, m) (step t:
+    [:, t])."""
+    xs = arrays[nc]
+    n_x, m, T = xs.shape
+    X = np.ascontiguousarray(xs.transpose(0, 2, 1)).reshape(n_x, T * m)   # (n_x, T·m)
+    blocks, projections = [], []
+    for h in hoisted.hoists:
+        W = arrays[h.arg]
+        blocks.append(np.ascontiguousarray(W[:, h.state]))
+        projections.append((W[:, h.inputs] @ X).reshape(W.shape[0], T, m))
+    return blocks, projections
 
 
 def _at(p: int, t: int) -> tuple:

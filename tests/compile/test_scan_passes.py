@@ -1,6 +1,7 @@
-"""scan's deferred weight gradients (`minigrad.compiler.passes`): which gradients become one
-GEMM or one sum after the reverse loop, and that scan with them agrees with scan without them
-and with the eager tape to 1e-12 (values and every gradient)."""
+"""scan's program passes (`minigrad.compiler.passes`): which weight gradients become one GEMM
+or one sum after the reverse loop, which input products are hoisted out of the loop, and that
+scan with them agrees with scan without them and with the eager tape to 1e-12 (values and
+every gradient)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from test_scan import CASES, make_cell
 
 import minigrad as mg
 from minigrad.compiler import compile, scan, scan_numba
-from minigrad.compiler.passes import defer_weight_gradients
+from minigrad.compiler.passes import defer_weight_gradients, hoist_input_products
+from minigrad.ops.shape import Transpose
 from models.inputs import OneHot
 
 scan_mod = importlib.import_module("minigrad.compiler.scan")  # (the module, not the function)
@@ -31,7 +33,7 @@ def _grads(cell, init, x, params, w):
     return [ys.data.copy(), *[c.data.copy() for c in carry]], [t.grad.copy() for t in wanted]
 
 
-def _case(kind, options, n_carry, tokens, n_x=5, n_a=4, m=3, T=6):
+def _case(kind, options, n_carry, tokens, x_grad=True, n_x=5, n_a=4, m=3, T=6):
     rng = np.random.default_rng(3)
     model = kind(n_x, n_a, 2, seed=4, **options)
     names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
@@ -40,33 +42,44 @@ def _case(kind, options, n_carry, tokens, n_x=5, n_a=4, m=3, T=6):
         x = rng.integers(0, n_x, size=(m, T))
         zeros = np.zeros((n_x, m))
     else:
-        x = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=True)
+        x = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=x_grad)
         zeros = None
     init = tuple(mg.Tensor(rng.normal(size=(n_a, m)), requires_grad=True)
                  for _ in range(n_carry))
     return model, names, params, x, zeros, init, rng.normal(size=(n_a, m, T))
 
 
-def _deferred_names(cell, init, x, params, names, n_carry, dense):
-    """The parameter names whose gradients the pass defers (GEMM, sum)."""
-    x0 = x.data[..., 0] if isinstance(x, mg.Tensor) else x[..., 0]
-    args = (tuple(mg.Tensor(c.data, requires_grad=True) for c in init), x0, *params)
-    prog = cell.variant(args, {}, []).program
-    d = defer_weight_gradients(prog, n_carry + dense)
+def _pass_names(cell, init, x, params, names, n_carry, dense):
+    """The parameter names whose gradients are deferred (GEMM, sum), whose products with x⟨t⟩
+    are hoisted, and those whose backward product reads only the state block W_s."""
+    x0 = (mg.Tensor(x.data[..., 0], requires_grad=x.requires_grad)
+          if isinstance(x, mg.Tensor) else x[..., 0])
+    carry = (mg.Tensor(init.data, requires_grad=True) if isinstance(init, mg.Tensor)
+             else tuple(mg.Tensor(c.data, requires_grad=True) for c in init))
+    prog = cell.variant((carry, x0, *params), {}, []).program
     first = n_carry + dense
-    if d is None:
-        return set(), set()
-    return ({names[g.arg - first] for g in d.gemms}, {names[s.arg - first] for s in d.sums})
+    d = defer_weight_gradients(prog, first)
+    gemm = {names[g.arg - first] for g in d.gemms} if d else set()
+    sums = {names[s.arg - first] for s in d.sums} if d else set()
+    h = hoist_input_products(d.program if d else prog, "x_t", first) if dense else None
+    if h is None:
+        return gemm, sums, set(), set()
+    read = {n.inputs[0] for n in h.program.backward if n.fn is Transpose}
+    blocks = [a.name for a in h.program.float_args[len(prog.float_args):]]
+    hoisted = [names[k.arg - first] for k in h.hoists]
+    return gemm, sums, set(hoisted), {w for w, b in zip(hoisted, blocks) if b in read}
 
 
-@pytest.mark.parametrize("tokens", [False, True], ids=["dense", "token_ids"])
+@pytest.mark.parametrize("tokens,x_grad", [(False, True), (False, False), (True, False)],
+                         ids=["dense_x_grad", "dense", "token_ids"])
 @pytest.mark.parametrize("kind,options,n_carry", CASES,
                          ids=["lstm", "gru", "gru_reset_after", "rnn"])
-def test_deferred_scan_equals_per_step_scan_and_tape(kind, options, n_carry, tokens,
-                                                     monkeypatch) -> None:
-    model, names, params, x, zeros, init, w = _case(kind, options, n_carry, tokens)
+def test_passes_equal_per_step_scan_and_tape(kind, options, n_carry, tokens, x_grad,
+                                             monkeypatch) -> None:
+    model, names, params, x, zeros, init, w = _case(kind, options, n_carry, tokens, x_grad)
     cell = compile(make_cell(model, names, zeros))
-    gemm, sums = _deferred_names(cell, init, x, params, names, n_carry, not tokens)
+    gemm, sums, hoisted, pushed = _pass_names(cell, init, x, params, names, n_carry,
+                                              not tokens)
     weights = {n for n in names if n.startswith("W")}
     biases = {n for n in names if n.startswith("b")}
     assert sums == biases                          # every bias: one sum after the loop
@@ -76,9 +89,14 @@ def test_deferred_scan_equals_per_step_scan_and_tape(kind, options, n_carry, tok
         assert gemm == weights - {"W_c"}
     else:
         assert gemm == weights
+    # W [s; x⟨t⟩] with W used once: hoisted (not the token ids, not the sliced W_c); the
+    # backward reads only W_s when x⟨t⟩ wants no gradient
+    assert hoisted == (set() if tokens else gemm)
+    assert pushed == (set() if x_grad else hoisted)
     values, grads = _grads(cell, init, x, params, w)
 
     monkeypatch.setattr(scan_mod, "defer_weight_gradients", lambda prog, first: None)
+    monkeypatch.setattr(scan_mod, "hoist_input_products", lambda prog, x, first: None)
     plain = compile(make_cell(model, names, zeros))
     values0, grads0 = _grads(plain, init, x, params, w)
     for a, b in zip(values + grads, values0 + grads0):
@@ -170,3 +188,41 @@ def test_retain_graph_twice_and_the_numba_step_code(monkeypatch) -> None:
         results.append(once)
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, **TOL)
+
+
+@pytest.mark.parametrize("x_grad", [False, True], ids=["x", "x_grad"])
+def test_input_first_concat_hoisted(x_grad) -> None:
+    """W [x⟨t⟩; a] (the input's columns first): hoisted, the state rows of d[x; a] moved to
+    the front when only they are read; against the eager tape."""
+    rng = np.random.default_rng(9)
+    n_x, n_a, m, T = 3, 3, 2, 5       # n_x = n_a: a wrong block of rows would go unnoticed
+    W = mg.Tensor(rng.normal(size=(n_a, n_x + n_a)) * 0.5, requires_grad=True, name="W")
+    b = mg.Tensor(rng.normal(size=(n_a, 1)), requires_grad=True, name="b")
+    xs = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=x_grad)
+    a0 = mg.Tensor(rng.normal(size=(n_a, m)), requires_grad=True)
+
+    def cell(a, x_t, W, b):
+        a = mg.tanh(W @ mg.concat([x_t, a], axis=0) + b)
+        return a, a * a
+
+    compiled = compile(cell)
+    _, _, hoisted, pushed = _pass_names(compiled, a0, xs, [W, b], ["W", "b"], 1, True)
+    assert hoisted == {"W"} and pushed == (set() if x_grad else {"W"})
+    ws = rng.normal(size=(n_a, m, T))
+    wanted = [t for t in (W, b, a0, xs) if t.requires_grad]
+    results = []
+    for run in ("scan", "eager"):
+        for t in wanted:
+            t.grad = None
+        if run == "scan":
+            aT, ys = scan(compiled, a0, xs, (W, b))
+        else:
+            aT, outs = a0, []
+            for t in range(T):
+                aT, y = cell(aT, xs[:, :, t], W, b)
+                outs.append(y)
+            ys = mg.stack(outs, axis=-1)
+        ((ys * ws).sum() + (aT * aT).sum()).backward()
+        results.append([ys.data.copy()] + [t.grad.copy() for t in wanted])
+    for a, e in zip(*results):
+        np.testing.assert_allclose(a, e, **TOL)
