@@ -161,13 +161,13 @@ def _scan_class(cf: CompiledFunction, variant: Variant, n_carry: int, dense: boo
             params = list(arrays[nc + plan.dense:])
             keep = STATE.grad_enabled
             stacks = _Stacks(deferred, plan.T) if keep and deferred is not None else None
-            hoist = _projections(hoisted, arrays, nc) if hoisted is not None else None
+            hoist = _Projections(hoisted, arrays, nc) if hoisted is not None else None
             ys: list[list[Any]] = []
             steps = []
             for t in range(plan.T):
                 step_in = ([xs[..., t]] if plan.dense else []) + params
                 if hoist is not None:
-                    step_in += hoist[0] + [p[:, t] for p in hoist[1]]
+                    step_in += hoist.step_args(t)
                 extra = () if plan.dense else (ids[..., t],)
                 outs, res = step_forward(*carry, *step_in, *extra)
                 carry = list(outs[:nc])
@@ -220,38 +220,60 @@ def _scan_class(cf: CompiledFunction, variant: Variant, n_carry: int, dense: boo
     return Scan
 
 
-def _projections(hoisted: Hoisted, arrays: tuple, nc: int) -> tuple[list, list]:
-    """The hoisted products' extra step arguments: per product W [s; x⟨t⟩], the state block
-    W_s, and the input projections of all steps W_x X, one GEMM, as (rows, T, m) (step t:
-    [:, t])."""
-    xs = arrays[nc]
-    n_x, m, T = xs.shape
-    X = np.ascontiguousarray(xs.transpose(0, 2, 1)).reshape(n_x, T * m)   # (n_x, T·m)
-    blocks, projections = [], []
-    for h in hoisted.hoists:
-        W = arrays[h.arg]
-        blocks.append(np.ascontiguousarray(W[:, h.state]))
-        projections.append((W[:, h.inputs] @ X).reshape(W.shape[0], T, m))
-    return blocks, projections
+#: Columns (steps × batch) of the GEMMs that replace per-step products: the deferred weight
+#: gradients' dZ stacks and the hoisted input projections hold this many columns' worth of
+#: steps (at least one step, at most T), which keeps BLAS near its peak while the memory they
+#: add stays bounded as T grows.
+GEMM_COLUMNS: int = 512
 
 
-def _at(p: int, t: int) -> tuple:
+def _chunk(T: int, m: int) -> int:
+    """Steps per chunk for per-step operands of m columns."""
+    return max(1, min(T, -(-GEMM_COLUMNS // max(m, 1))))
+
+
+class _Projections:
+    """The hoisted products' extra step arguments: per product W [s; x⟨t⟩] (`passes.py`), the
+    state block W_s, and the input projections W_x X of a chunk of steps, one GEMM per chunk
+    as (rows, steps, m) (step t: [:, t - t0])."""
+
+    def __init__(self, hoisted: Hoisted, arrays: tuple, nc: int) -> None:
+        self.xs = arrays[nc]
+        n_x, m, T = self.xs.shape
+        self.K, self.t0 = _chunk(T, m), 0
+        self.blocks = [np.ascontiguousarray(arrays[h.arg][:, h.state]) for h in hoisted.hoists]
+        self.inputs = [arrays[h.arg][:, h.inputs] for h in hoisted.hoists]
+        self.chunk: list[np.ndarray] = []
+
+    def step_args(self, t: int) -> list[np.ndarray]:
+        """W_s of every product, then (W_x x⟨t⟩) of every product."""
+        if t % self.K == 0:
+            n_x, m, T = self.xs.shape
+            k = min(self.K, T - t)
+            X = np.ascontiguousarray(self.xs[:, :, t:t + k].transpose(0, 2, 1))  # (n_x, k, m)
+            X = X.reshape(n_x, k * m)
+            self.t0, self.chunk = t, [(W @ X).reshape(W.shape[0], k, m) for W in self.inputs]
+        return self.blocks + [p[:, t - self.t0] for p in self.chunk]
+
+
+def _at(p: int, t: Any) -> tuple:
     """The index of step t in a stack whose time axis is axis p."""
     return (slice(None),) * p + (t,)
 
 
 class _Stacks:
-    """One call's (…, T, …) stacks of the deferred weight gradients' factors (`passes.py`):
-    per GEMM group (the gradients that share an operand X⟨t⟩ and a side), the stacked operand
-    and the stacked dZ⟨t⟩ of all its weights side by side, so that one GEMM makes them all.
+    """One call's stacks of the deferred weight gradients' factors (`passes.py`): per GEMM
+    group (the gradients that share an operand X⟨t⟩ and a side), the operand of every step,
+    and the dZ⟨t⟩ of all its weights side by side for a chunk of K steps; when the reverse
+    loop completes a chunk, one GEMM adds that chunk's part to all their gradients.
 
-    Side "L" (dW = Σ dZ Xᵀ): X (k, m) → (k, T, m), dZ (n, m) → rows of (Σn, T, m),
-    dW_all = dZ_all.reshape(Σn, T·m) @ X_all.reshape(k, T·m)ᵀ.  Side "R" (dW = Σ Xᵀ dZ):
-    X (m, k) → (T, m, k), dZ (m, n) → columns of (T, m, Σn), dW_all = X_allᵀ dZ_all.
-    A sum Σ_t np.sum(v⟨t⟩, axis) reads v's stack (its GEMM stack when it has one)."""
+    Side "L" (dW = Σ dZ Xᵀ): X (k, m) → (k, T, m), dZ (n, m) → rows of (Σn, K, m),
+    dW += dZ_chunk.reshape(Σn, K·m) @ X_chunk.reshape(k, K·m)ᵀ.  Side "R" (dW = Σ Xᵀ dZ):
+    X (m, k) → (T, m, k), dZ (m, n) → columns of (K, m, Σn), dW += X_chunkᵀ dZ_chunk.
+    A sum Σ_t np.sum(v⟨t⟩, axis) reads v's chunk stack (its GEMM stack when it has one)."""
 
     def __init__(self, deferred: Deferred, T: int) -> None:
-        self.d, self.T = deferred, T
+        self.d, self.T, self.K = deferred, T, T
         self.groups: dict[tuple[int, str], list[Any]] = {}
         for gm in deferred.gemms:
             self.groups.setdefault((gm.residual, gm.side), []).append(gm)
@@ -259,6 +281,7 @@ class _Stacks:
         self.factors: dict[tuple[int, str], np.ndarray] = {}
         self.places: list[list[tuple[np.ndarray, int]]] = []  # per extra: (view, time axis)
         self.blocks: dict[int, Any] = {}  # per deferred arg: (group, slice of its block)
+        self.totals: dict[Any, np.ndarray] = {}  # per group and per sum: the sum so far
 
     def keep_operands(self, res: tuple, t: int) -> tuple:
         """Copy step t's operands X⟨t⟩ into their stacks; the step keeps views of them."""
@@ -268,21 +291,22 @@ class _Stacks:
             if t == 0:
                 shape = (x.shape[0], self.T, x.shape[1]) if side == "L" else (self.T, *x.shape)
                 self.operands[j, side] = np.empty(shape, dtype=x.dtype)
+                self.K = _chunk(self.T, x.shape[1] if side == "L" else x.shape[0])
             view = self.operands[j, side][_at(1 if side == "L" else 0, t)]
             view[...] = x
             res[j] = view
         return tuple(res)
 
     def _allocate(self, extras: tuple) -> None:
-        """The factor stacks, shaped after the first (last-step) extras of the backward."""
-        self.places = [[] for _ in extras]
+        """The chunk stacks, shaped after the first (last-step) extras of the backward."""
+        self.places, self.totals, K = [[] for _ in extras], {}, self.K
         for key, gms in self.groups.items():
             side, order = key[1], list(dict.fromkeys(gm.extra for gm in gms))
             widths = [extras[e].shape[0 if side == "L" else 1] for e in order]
             dtype = np.result_type(*[extras[e] for e in order])
             first = extras[order[0]]
-            buf = np.empty((sum(widths), self.T, first.shape[1]) if side == "L"
-                           else (self.T, first.shape[0], sum(widths)), dtype=dtype)
+            buf = np.empty((sum(widths), K, first.shape[1]) if side == "L"
+                           else (K, first.shape[0], sum(widths)), dtype=dtype)
             self.factors[key] = buf
             start = 0
             for e, w in zip(order, widths):
@@ -296,37 +320,49 @@ class _Stacks:
         for s in self.d.sums:
             if not self.places[s.extra]:
                 v = extras[s.extra]
-                self.places[s.extra].append((np.empty((self.T, *v.shape), v.dtype), 0))
+                self.places[s.extra].append((np.empty((K, *v.shape), v.dtype), 0))
 
     def keep_factors(self, extras: tuple, t: int) -> None:
-        """Copy step t's extra backward outputs (dZ⟨t⟩, v⟨t⟩) into their stacks."""
+        """Copy step t's extra backward outputs (dZ⟨t⟩, v⟨t⟩) into their chunk stacks; at the
+        first step of a chunk, add the chunk's GEMMs and sums to the totals."""
         if t == self.T - 1:
             self._allocate(extras)
+        t0 = t - t % self.K
         for v, places in zip(extras, self.places):
             for stack, p in places:
-                stack[_at(p, t)] = v
+                stack[_at(p, t - t0)] = v
+        if t == t0:
+            self._flush(t0, min(self.K, self.T - t0))
 
-    def gradients(self) -> dict[int, np.ndarray]:
-        """Per deferred float arg, its gradient summed over all steps: one GEMM per group,
-        one sum per bias."""
-        out: dict[int, np.ndarray] = {}
+    def _add(self, key: Any, value: np.ndarray) -> None:
+        self.totals[key] = value if key not in self.totals else self.totals[key] + value
+
+    def _flush(self, t0: int, k: int) -> None:
+        """The steps t0 .. t0+k-1: one GEMM per group, one sum per bias."""
         for key, buf in self.factors.items():
             x = self.operands[key]
             if key[1] == "L":
-                total = buf.reshape(buf.shape[0], -1) @ x.reshape(x.shape[0], -1).T
+                d, xk = buf[:, :k], x[:, t0:t0 + k]
+                self._add(key, d.reshape(d.shape[0], -1) @ xk.reshape(xk.shape[0], -1).T)
             else:
-                total = x.reshape(-1, x.shape[2]).T @ buf.reshape(-1, buf.shape[2])
-            for arg, (k, block) in self.blocks.items():
-                if k == key:
-                    out[arg] = total[block] if key[1] == "L" else total[:, block]
+                d, xk = buf[:k], x[t0:t0 + k]
+                self._add(key, xk.reshape(-1, xk.shape[2]).T @ d.reshape(-1, d.shape[2]))
         for s in self.d.sums:
             stack, p = self.places[s.extra][0]
+            stack = stack[_at(p, slice(0, k))]
             nd = stack.ndim - 1
             axes = (tuple(range(nd)) if s.axis is None
                     else tuple(a % nd for a in (s.axis if isinstance(s.axis, tuple)
                                                 else (s.axis,))))
             mapped = tuple(a if a < p else a + 1 for a in axes) + (p,)
             total = np.sum(stack, axis=mapped, keepdims=s.keepdims)
-            out[s.arg] = total.reshape(total.shape[:p] + total.shape[p + 1:]) if s.keepdims \
-                else total
+            self._add(s, total.reshape(total.shape[:p] + total.shape[p + 1:]) if s.keepdims
+                      else total)
+
+    def gradients(self) -> dict[int, np.ndarray]:
+        """Per deferred float arg, its gradient summed over all steps."""
+        out = {s.arg: self.totals[s] for s in self.d.sums}
+        for arg, (key, block) in self.blocks.items():
+            total = self.totals[key]
+            out[arg] = total[block] if key[1] == "L" else total[:, block]
         return out

@@ -33,7 +33,7 @@ def _grads(cell, init, x, params, w):
     return [ys.data.copy(), *[c.data.copy() for c in carry]], [t.grad.copy() for t in wanted]
 
 
-def _case(kind, options, n_carry, tokens, x_grad=True, n_x=5, n_a=4, m=3, T=6):
+def _case(kind, options, n_carry, tokens, x_grad=True, n_x=5, n_a=4, m=3, T=7):
     rng = np.random.default_rng(3)
     model = kind(n_x, n_a, 2, seed=4, **options)
     names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
@@ -76,6 +76,7 @@ def _pass_names(cell, init, x, params, names, n_carry, dense):
                          ids=["lstm", "gru", "gru_reset_after", "rnn"])
 def test_passes_equal_per_step_scan_and_tape(kind, options, n_carry, tokens, x_grad,
                                              monkeypatch) -> None:
+    monkeypatch.setattr(scan_mod, "GEMM_COLUMNS", 6)  # chunks of 2 steps: 2, 2, 2 and 1
     model, names, params, x, zeros, init, w = _case(kind, options, n_carry, tokens, x_grad)
     cell = compile(make_cell(model, names, zeros))
     gemm, sums, hoisted, pushed = _pass_names(cell, init, x, params, names, n_carry,
@@ -119,9 +120,11 @@ def test_passes_equal_per_step_scan_and_tape(kind, options, n_carry, tokens, x_g
     np.testing.assert_allclose(values[0], ys.data, **TOL)
 
 
-def test_row_layout_shared_weight_and_flat_bias() -> None:
+@pytest.mark.parametrize("columns", [512, 7], ids=["one_chunk", "chunks_of_3_steps"])
+def test_row_layout_shared_weight_and_flat_bias(columns, monkeypatch) -> None:
     """x⟨t⟩ @ W (side R), a weight used twice (per-step fallback), a bias without keepdims, a
     weight that multiplies a parameter (not per step: fallback); against the eager tape."""
+    monkeypatch.setattr(scan_mod, "GEMM_COLUMNS", columns)
     rng = np.random.default_rng(5)
     m, n_x, n, T = 3, 4, 5, 7
     W = mg.Tensor(rng.normal(size=(n_x, n)) * 0.4, requires_grad=True, name="W")
@@ -191,9 +194,10 @@ def test_retain_graph_twice_and_the_numba_step_code(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("x_grad", [False, True], ids=["x", "x_grad"])
-def test_input_first_concat_hoisted(x_grad) -> None:
+def test_input_first_concat_hoisted(x_grad, monkeypatch) -> None:
     """W [x⟨t⟩; a] (the input's columns first): hoisted, the state rows of d[x; a] moved to
     the front when only they are read; against the eager tape."""
+    monkeypatch.setattr(scan_mod, "GEMM_COLUMNS", 4)  # projections in chunks of 2 steps
     rng = np.random.default_rng(9)
     n_x, n_a, m, T = 3, 3, 2, 5       # n_x = n_a: a wrong block of rows would go unnoticed
     W = mg.Tensor(rng.normal(size=(n_a, n_x + n_a)) * 0.5, requires_grad=True, name="W")
