@@ -234,15 +234,18 @@ def _chunk(T: int, m: int) -> int:
 
 class _Projections:
     """The hoisted products' extra step arguments: per product W [s; x⟨t⟩] (`passes.py`), the
-    state block W_s, and the input projections W_x X of a chunk of steps, one GEMM per chunk
-    as (rows, steps, m) (step t: [:, t - t0])."""
+    state block W_s, and the input projections W_x X of a chunk of steps as (rows, steps, m)
+    (step t: [:, t - t0]): one GEMM per chunk for all products, their W_x stacked."""
 
     def __init__(self, hoisted: Hoisted, arrays: tuple, nc: int) -> None:
         self.xs = arrays[nc]
         n_x, m, T = self.xs.shape
         self.K, self.t0 = _chunk(T, m), 0
         self.blocks = [np.ascontiguousarray(arrays[h.arg][:, h.state]) for h in hoisted.hoists]
-        self.inputs = [arrays[h.arg][:, h.inputs] for h in hoisted.hoists]
+        inputs = [arrays[h.arg][:, h.inputs] for h in hoisted.hoists]
+        self.W_x = np.concatenate(inputs, axis=0)   # all products' W_x stacked: one GEMM
+        ends = np.cumsum([w.shape[0] for w in inputs]).tolist()
+        self.rows = [slice(e - w.shape[0], e) for e, w in zip(ends, inputs)]
         self.chunk: list[np.ndarray] = []
 
     def step_args(self, t: int) -> list[np.ndarray]:
@@ -252,7 +255,8 @@ class _Projections:
             k = min(self.K, T - t)
             X = np.ascontiguousarray(self.xs[:, :, t:t + k].transpose(0, 2, 1))  # (n_x, k, m)
             X = X.reshape(n_x, k * m)
-            self.t0, self.chunk = t, [(W @ X).reshape(W.shape[0], k, m) for W in self.inputs]
+            P = (self.W_x @ X).reshape(self.W_x.shape[0], k, m)
+            self.t0, self.chunk = t, [P[r] for r in self.rows]
         return self.blocks + [p[:, t - self.t0] for p in self.chunk]
 
 
