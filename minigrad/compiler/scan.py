@@ -139,6 +139,9 @@ def _scan_class(cf: CompiledFunction, variant: Variant, n_carry: int, dense: boo
     step = prog if deferred is None else deferred.program
     hoisted = (hoist_input_products(step, prog.float_args[n_carry].name, n_carry + 1)
                if dense else None)
+    if hoisted is not None and _hoisted_flops(
+            hoisted, prog.float_args[n_carry].shape[-1]) < HOIST_MIN_FLOPS:
+        hoisted = None  # (small products: the extra arguments and additions cost more)
     step = step if hoisted is None else hoisted.program
     if step is not prog:
         module, _ = load_module(*cf.backend(step))
@@ -225,6 +228,21 @@ def _scan_class(cf: CompiledFunction, variant: Variant, n_carry: int, dense: boo
 #: steps (at least one step, at most T), which keeps BLAS near its peak while the memory they
 #: add stays bounded as T grows.
 GEMM_COLUMNS: int = 512
+
+
+#: Smallest multiply-adds per step of the input products (W_x x⟨t⟩, all hoisted products)
+#: for which they are hoisted out of the loop. Measured (one BLAS thread, NumPy step code,
+#: scan with the GEMM pass vs with both passes, two noisy runs each): the course LSTM (5.4K)
+#: 1.46-1.48× → 1.62-1.64× the NumPy reference, slower; the batch LSTM (1.0M) 0.99-1.01× →
+#: 0.91-0.99×, faster.
+HOIST_MIN_FLOPS: int = 100_000
+
+
+def _hoisted_flops(hoisted: Hoisted, m: int) -> int:
+    """Multiply-adds per step of the hoisted products' input columns (x⟨t⟩ has m columns)."""
+    args = hoisted.program.float_args
+    return sum(args[h.arg].shape[0] * (h.inputs.stop - h.inputs.start) * m
+               for h in hoisted.hoists)
 
 
 def _chunk(T: int, m: int) -> int:

@@ -77,6 +77,7 @@ def _pass_names(cell, init, x, params, names, n_carry, dense):
 def test_passes_equal_per_step_scan_and_tape(kind, options, n_carry, tokens, x_grad,
                                              monkeypatch) -> None:
     monkeypatch.setattr(scan_mod, "GEMM_COLUMNS", 6)  # chunks of 2 steps: 2, 2, 2 and 1
+    monkeypatch.setattr(scan_mod, "HOIST_MIN_FLOPS", 0)  # hoisted also at this small size
     model, names, params, x, zeros, init, w = _case(kind, options, n_carry, tokens, x_grad)
     cell = compile(make_cell(model, names, zeros))
     gemm, sums, hoisted, pushed = _pass_names(cell, init, x, params, names, n_carry,
@@ -198,6 +199,7 @@ def test_input_first_concat_hoisted(x_grad, monkeypatch) -> None:
     """W [x⟨t⟩; a] (the input's columns first): hoisted, the state rows of d[x; a] moved to
     the front when only they are read; against the eager tape."""
     monkeypatch.setattr(scan_mod, "GEMM_COLUMNS", 4)  # projections in chunks of 2 steps
+    monkeypatch.setattr(scan_mod, "HOIST_MIN_FLOPS", 0)
     rng = np.random.default_rng(9)
     n_x, n_a, m, T = 3, 3, 2, 5       # n_x = n_a: a wrong block of rows would go unnoticed
     W = mg.Tensor(rng.normal(size=(n_a, n_x + n_a)) * 0.5, requires_grad=True, name="W")
