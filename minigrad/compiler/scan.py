@@ -8,6 +8,12 @@ compiled (traced once); the record's forward runs its generated forward T times,
 step's residuals; its backward is BPTT: the generated backward of the cell, once per step in
 reverse, carrying d carry from step t+1 to step t and adding up the parameters' gradients.
 `ys` stacks the y⟨t⟩ along a new last axis.
+
+The step code is the cell's, transformed where the passes of `passes.py` match (else the
+cell's own): the gradient of a weight W in Z⟨t⟩ = W X⟨t⟩ is not accumulated per step but made
+by one GEMM per chunk of steps from the stacked dZ⟨t⟩ and X⟨t⟩ (biases: one sum), and a product
+W [s; x⟨t⟩] with the input is split as W_s s + W_x x⟨t⟩, the W_x x⟨t⟩ of a chunk of steps made by
+one GEMM before their steps run (dense input, products of at least `HOIST_MIN_FLOPS`).
 """
 
 from __future__ import annotations
