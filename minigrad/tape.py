@@ -49,7 +49,7 @@ class Record:
     out_shapes: tuple[tuple[int, ...], ...] = ()
     seq = -1
     grads: list[Any] | None = None  # gradients of the outputs, filled in during backward
-    saved_from: tuple[int | None, ...] = ()  # per saved array: input i, output −1−k, or None
+    out_ids: tuple[int, ...] = ()  # id() of each output array (create_graph finds saved ones)
     linked = False                # create_graph: saved_tensors are Tensors on the graph
     hooks: dict[int, list[Any]] | None = None  # per output: `register_hook` functions
 
@@ -97,23 +97,32 @@ class Record:
 
 def on_graph(record: Record, i: int) -> Any:
     """Saved array i as the Tensor it was in forward (an input, or an output of `record`), so
-    a backward run with `create_graph=True` records how the gradient depends on it."""
+    a backward run with `create_graph=True` records how the gradient depends on it.
+
+    Found by identity: the saved array, the inputs and the outputs were all alive together
+    during forward, so an equal id() is the same array (`out_ids` keeps the outputs' ids).
+    """
     from .tensor import Tensor
 
-    a, k = record.saved[i], record.saved_from[i]
-    if k is None:
-        if a.dtype.kind in "biu":  # a mask or indices: no gradient flows through it
-            return a
-        raise RuntimeError(
-            f"{record.name}: its forward saved a {a.dtype} array of shape {a.shape} that is "
-            "neither an input nor an output, so create_graph=True cannot tell how it depends "
-            f"on the inputs. To make '{record.name}' twice differentiable, save its inputs or "
-            "outputs and recompute the rest in backward."
-        )
-    if k < 0:
-        return Tensor._make(a, True, record, -1 - k)
-    source = record.inputs[k]
-    return Tensor._make(a, True, *source) if type(source) is tuple else source
+    a = record.saved[i]
+    for source in record.inputs:
+        if type(source) is tuple:
+            producer, k = source
+            if producer.out_ids[k] == id(a):
+                return Tensor._make(a, True, producer, k)
+        elif source.data is a:
+            return source
+    for k, out_id in enumerate(record.out_ids):
+        if out_id == id(a):
+            return Tensor._make(a, True, record, k)
+    if a.dtype.kind in "biu":  # a mask or indices: no gradient flows through it
+        return a
+    raise RuntimeError(
+        f"{record.name}: its forward saved a {a.dtype} array of shape {a.shape} that is "
+        "neither an input nor an output, so create_graph=True cannot tell how it depends "
+        f"on the inputs. To make '{record.name}' twice differentiable, save its inputs or "
+        "outputs and recompute the rest in backward."
+    )
 
 
 def source_of(t: Tensor) -> Any:
