@@ -208,7 +208,8 @@ def replay(roots: list[Tensor], seeds: list[Any], retain_graph: bool,
                     keep_wanted(record, out_grads, wanted, found)
                 if record.guards:
                     verify_unchanged(record, this_pass)  # saved arrays changed since forward?
-                in_grads = call_rule(record, out_grads, create_graph)
+                in_grads = (call_rule(record, out_grads) if not create_graph
+                            else call_on_graph(record, out_grads))
                 summed = [g is not None and (type(source) is tuple or source.requires_grad)
                           and send(source, g, found, record, anomaly, create_graph)
                           for source, g in zip(record.inputs, in_grads)]
@@ -288,14 +289,16 @@ def fill_missing(record: Record, out_grads: list[Any]) -> list[np.ndarray]:
     return [np.zeros(s, dtype) if g is None else g for g, s in zip(out_grads, record.out_shapes)]
 
 
-def call_rule(record: Record, out_grads: list[Any], create_graph: bool = False
-              ) -> tuple[Any, ...]:
-    """Run the op's backward: one gradient per output in, one per input out (None: none)."""
-    if create_graph:
-        in_grads = call_on_graph(record, out_grads)
-    else:
-        rule = record.fn.array_backward or record.fn.backward
-        in_grads = rule(record, *out_grads)
+def call_rule(record: Record, out_grads: list[Any]) -> tuple[Any, ...]:
+    """Run the op's backward on arrays: one gradient per output in, one per input out (None:
+    none). An op's `array_backward` (a kernel), if it has one, stands in for `backward`."""
+    fn = record.fn
+    in_grads = (fn.array_backward or fn.backward)(record, *out_grads)
+    return as_tuple(record, in_grads)
+
+
+def as_tuple(record: Record, in_grads: Any) -> tuple[Any, ...]:
+    """A backward's result as a tuple of one gradient per input, or an error saying so."""
     if type(in_grads) is not tuple:
         in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
     if len(in_grads) != len(record.inputs):
@@ -303,12 +306,10 @@ def call_rule(record: Record, out_grads: list[Any], create_graph: bool = False
             f"{record.name}: backward returned {len(in_grads)} gradients for "
             f"{len(record.inputs)} inputs; return one per input (None where there is none)."
         )
-    if create_graph:
-        in_grads = tuple([on_graph_result(record, g) for g in in_grads])
     return in_grads
 
 
-def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
+def call_on_graph(record: Record, out_grads: list[Any]) -> tuple[Any, ...]:
     """The op's backward run on Tensors (the gradients, and the saved arrays as the Tensors
     they were in forward), so that every step of it is recorded: `create_graph=True`."""
     from .tensor import Tensor
@@ -324,7 +325,7 @@ def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
              for g in out_grads]
     record.linked = True
     try:
-        return fn.backward(record, *grads)
+        in_grads = as_tuple(record, fn.backward(record, *grads))
     except (TypeError, ValueError, AttributeError) as err:
         raise RuntimeError(
             f"{record.name}: its backward failed on Tensors ({type(err).__name__}: {err}). "
@@ -333,6 +334,7 @@ def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
         ) from err
     finally:
         record.linked = False
+    return tuple([on_graph_result(record, g) for g in in_grads])
 
 
 def on_graph_result(record: Record, g: Any) -> Any:
