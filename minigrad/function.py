@@ -81,15 +81,15 @@ class Function:
         except ValueError as err:
             raise naming_op_and_shapes(err, ctx, arrays) from err
         outs = out if type(out) is tuple else (out,)
+        if type(out) is not np.ndarray:  # several outputs, or a NumPy scalar
+            outs = as_arrays(ctx, outs)
         modes = STATE
         if modes.noting:  # anomaly mode, a scope(), an audit or a trace: the record notes more
-            if type(out) is not np.ndarray:  # (a tracer must see the arrays Tensors will hold)
-                outs = tuple([o if type(o) is np.ndarray else np.asarray(o) for o in outs])
             note(ctx, arrays, outs, options)
         if wants_grad and modes.grad_enabled:
             results = record(ctx, tensors, arrays, outs, options)
         else:
-            results = [Tensor._make(np.asarray(o), False, None, 0) for o in outs]
+            results = [Tensor._make(o, False, None, 0) for o in outs]
         return tuple(results) if type(out) is tuple else results[0]
 
 
@@ -101,6 +101,16 @@ def constant(x: Any, inputs: tuple) -> Tensor:
             if isinstance(t, Tensor) and t.data.dtype.kind in "fc":
                 return Tensor._make(np.asarray(x, dtype=t.data.dtype), False, None, 0)
     return as_tensor(x)
+
+
+def as_arrays(ctx: Record, outs: tuple) -> tuple:
+    """Outputs as arrays: a NumPy scalar (a full reduction, say) becomes a 0-d array, also
+    where forward saved it, so that the saved value is still known to be the output."""
+    arrays = tuple([o if type(o) is np.ndarray else np.asarray(o) for o in outs])
+    if ctx.saved:
+        swap = {id(o): a for o, a in zip(outs, arrays) if a is not o}
+        ctx.saved = tuple([swap.get(id(s), s) for s in ctx.saved])
+    return arrays
 
 
 def naming_op_and_shapes(err: ValueError, ctx: Record, arrays: list[np.ndarray]) -> ValueError:
@@ -129,37 +139,16 @@ def record(ctx: Record, tensors: list[Tensor], arrays: list[np.ndarray], outs: t
             ctx.shared = t.record.shared  # the graph's snapshots travel along its records
     ctx.inputs = tuple(sources)
     ctx.seq = next(_counter)
-    results, shapes = [], []
+    results, shapes, ids = [], [], []
     for k, o in enumerate(outs):
-        if type(o) is not np.ndarray:
-            o = np.asarray(o)
         for a in arrays:
             if o is a:
                 o = o.view()
         o.setflags(write=False)
         results.append(Tensor._make(o, True, ctx, k))
         shapes.append(o.shape)
-    ctx.out_shapes = tuple(shapes)
+        ids.append(id(o))
+    ctx.out_shapes, ctx.out_ids = tuple(shapes), tuple(ids)
     if ctx.saved:  # (after the outputs became read-only: an op saving its output needs no guard)
-        ctx.saved_from = origins(ctx.saved, arrays, outs)
         guard_saved(ctx, tensors, options)
     return results
-
-
-def origins(saved: tuple, arrays: list[np.ndarray], outs: tuple) -> tuple[int | None, ...]:
-    """Per saved array: input i (as i), output k (as −1 − k), or None (made by forward). With
-    it, `create_graph` hands backward the saved values as Tensors on the graph."""
-    found = []
-    for s in saved:
-        k = None
-        for i, a in enumerate(arrays):
-            if a is s:
-                k = i
-                break
-        else:
-            for j, o in enumerate(outs):
-                if o is s:
-                    k = -1 - j
-                    break
-        found.append(k)
-    return tuple(found)

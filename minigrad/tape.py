@@ -49,7 +49,7 @@ class Record:
     out_shapes: tuple[tuple[int, ...], ...] = ()
     seq = -1
     grads: list[Any] | None = None  # gradients of the outputs, filled in during backward
-    saved_from: tuple[int | None, ...] = ()  # per saved array: input i, output −1−k, or None
+    out_ids: tuple[int, ...] = ()  # id() of each output array (create_graph finds saved ones)
     linked = False                # create_graph: saved_tensors are Tensors on the graph
     hooks: dict[int, list[Any]] | None = None  # per output: `register_hook` functions
 
@@ -97,23 +97,32 @@ class Record:
 
 def on_graph(record: Record, i: int) -> Any:
     """Saved array i as the Tensor it was in forward (an input, or an output of `record`), so
-    a backward run with `create_graph=True` records how the gradient depends on it."""
+    a backward run with `create_graph=True` records how the gradient depends on it.
+
+    Found by identity: the saved array, the inputs and the outputs were all alive together
+    during forward, so an equal id() is the same array (`out_ids` keeps the outputs' ids).
+    """
     from .tensor import Tensor
 
-    a, k = record.saved[i], record.saved_from[i]
-    if k is None:
-        if a.dtype.kind in "biu":  # a mask or indices: no gradient flows through it
-            return a
-        raise RuntimeError(
-            f"{record.name}: its forward saved a {a.dtype} array of shape {a.shape} that is "
-            "neither an input nor an output, so create_graph=True cannot tell how it depends "
-            f"on the inputs. To make '{record.name}' twice differentiable, save its inputs or "
-            "outputs and recompute the rest in backward."
-        )
-    if k < 0:
-        return Tensor._make(a, True, record, -1 - k)
-    source = record.inputs[k]
-    return Tensor._make(a, True, *source) if type(source) is tuple else source
+    a = record.saved[i]
+    for source in record.inputs:
+        if type(source) is tuple:
+            producer, k = source
+            if producer.out_ids[k] == id(a):
+                return Tensor._make(a, True, producer, k)
+        elif source.data is a:
+            return source
+    for k, out_id in enumerate(record.out_ids):
+        if out_id == id(a):
+            return Tensor._make(a, True, record, k)
+    if a.dtype.kind in "biu":  # a mask or indices: no gradient flows through it
+        return a
+    raise RuntimeError(
+        f"{record.name}: its forward saved a {a.dtype} array of shape {a.shape} that is "
+        "neither an input nor an output, so create_graph=True cannot tell how it depends "
+        f"on the inputs. To make '{record.name}' twice differentiable, save its inputs or "
+        "outputs and recompute the rest in backward."
+    )
 
 
 def source_of(t: Tensor) -> Any:
@@ -199,7 +208,8 @@ def replay(roots: list[Tensor], seeds: list[Any], retain_graph: bool,
                     keep_wanted(record, out_grads, wanted, found)
                 if record.guards:
                     verify_unchanged(record, this_pass)  # saved arrays changed since forward?
-                in_grads = call_rule(record, out_grads, create_graph)
+                in_grads = (call_rule(record, out_grads) if not create_graph
+                            else call_on_graph(record, out_grads))
                 summed = [g is not None and (type(source) is tuple or source.requires_grad)
                           and send(source, g, found, record, anomaly, create_graph)
                           for source, g in zip(record.inputs, in_grads)]
@@ -279,14 +289,16 @@ def fill_missing(record: Record, out_grads: list[Any]) -> list[np.ndarray]:
     return [np.zeros(s, dtype) if g is None else g for g, s in zip(out_grads, record.out_shapes)]
 
 
-def call_rule(record: Record, out_grads: list[Any], create_graph: bool = False
-              ) -> tuple[Any, ...]:
-    """Run the op's backward: one gradient per output in, one per input out (None: none)."""
-    if create_graph:
-        in_grads = call_on_graph(record, out_grads)
-    else:
-        rule = record.fn.array_backward or record.fn.backward
-        in_grads = rule(record, *out_grads)
+def call_rule(record: Record, out_grads: list[Any]) -> tuple[Any, ...]:
+    """Run the op's backward on arrays: one gradient per output in, one per input out (None:
+    none). An op's `array_backward` (a kernel), if it has one, stands in for `backward`."""
+    fn = record.fn
+    in_grads = (fn.array_backward or fn.backward)(record, *out_grads)
+    return as_tuple(record, in_grads)
+
+
+def as_tuple(record: Record, in_grads: Any) -> tuple[Any, ...]:
+    """A backward's result as a tuple of one gradient per input, or an error saying so."""
     if type(in_grads) is not tuple:
         in_grads = tuple(in_grads) if isinstance(in_grads, list) else (in_grads,)
     if len(in_grads) != len(record.inputs):
@@ -294,12 +306,10 @@ def call_rule(record: Record, out_grads: list[Any], create_graph: bool = False
             f"{record.name}: backward returned {len(in_grads)} gradients for "
             f"{len(record.inputs)} inputs; return one per input (None where there is none)."
         )
-    if create_graph:
-        in_grads = tuple([on_graph_result(record, g) for g in in_grads])
     return in_grads
 
 
-def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
+def call_on_graph(record: Record, out_grads: list[Any]) -> tuple[Any, ...]:
     """The op's backward run on Tensors (the gradients, and the saved arrays as the Tensors
     they were in forward), so that every step of it is recorded: `create_graph=True`."""
     from .tensor import Tensor
@@ -315,7 +325,7 @@ def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
              for g in out_grads]
     record.linked = True
     try:
-        return fn.backward(record, *grads)
+        in_grads = as_tuple(record, fn.backward(record, *grads))
     except (TypeError, ValueError, AttributeError) as err:
         raise RuntimeError(
             f"{record.name}: its backward failed on Tensors ({type(err).__name__}: {err}). "
@@ -324,6 +334,7 @@ def call_on_graph(record: Record, out_grads: list[Any]) -> Any:
         ) from err
     finally:
         record.linked = False
+    return tuple([on_graph_result(record, g) for g in in_grads])
 
 
 def on_graph_result(record: Record, g: Any) -> Any:

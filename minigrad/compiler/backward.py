@@ -31,7 +31,7 @@ from ..ops.reductions import Mean, Sum
 from ..ops.shape import Concat, Reshape, Split, Stack, Transpose
 from ..tape import Record, unbroadcast
 from ..tensor import Tensor
-from .program import Const, Node, Program, Ref
+from .program import Const, Node, Program, ref_names
 from .trace import Tracer
 
 __all__ = ["TRACED_VJPS", "trace_backward"]
@@ -205,21 +205,10 @@ def _call_vjp(node: Node, gs: list[Tensor], want: tuple[bool, ...], bt: Tracer) 
 def names_in(node: Node) -> list[str]:
     """The value names a node reads (inputs, `Ref`s in its options, the ctx of a vjp)."""
     found = [i for i in node.inputs if isinstance(i, str)]
-    _collect(node.options, found)
+    found.extend(ref_names(node.options))
     if node.kind == "vjp":
         found.append(node.ctx_name)
     return found
-
-
-def _collect(value: Any, found: list[str]) -> None:
-    if isinstance(value, Ref):
-        found.append(value.name)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _collect(v, found)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _collect(v, found)
 
 
 def _live(nodes: list[Node], roots: list[str]) -> list[Node]:

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Arg", "Const", "Node", "Program", "Ref"]
+__all__ = ["Arg", "Const", "Node", "Program", "Ref", "ref_names"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ class Ref:
     """A traced integer array inside an op's options (e.g. the ids in an index `W[:, ids]`)."""
 
     name: str
+
+
+def ref_names(value: Any) -> list[str]:
+    """The names of the `Ref`s in an option value, nested in tuples, lists and dicts."""
+    if isinstance(value, Ref):
+        return [value.name]
+    if isinstance(value, (tuple, list)):
+        return [n for v in value for n in ref_names(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in ref_names(v)]
+    return []
 
 
 @dataclass(eq=False)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..modes import STATE, tracing
 from ..tensor import Tensor
-from .program import Arg, Const, Node, Program, Ref
+from .program import Arg, Const, Node, Program, Ref, ref_names
 
 __all__ = ["TraceError", "TracedInts", "Tracer", "flatten", "trace_forward", "unflatten"]
 
@@ -373,7 +373,7 @@ def check_ints_used(tracer: Tracer, args: list[Arg], fn_name: str) -> None:
     used: set[str] = set()
     for node in tracer.nodes:
         used.update(n for n in node.inputs if isinstance(n, str))
-        _refs(node.options, used)
+        used.update(ref_names(node.options))
     for a in args:
         if a.kind == "int" and a.name not in used:
             raise TraceError(
@@ -381,14 +381,3 @@ def check_ints_used(tracer: Tracer, args: list[Arg], fn_name: str) -> None:
                 "by any op the trace can follow (converted to a Tensor or read in Python?): "
                 "its values would be frozen at trace time. Use it as an index or pass it as "
                 "a float array.")
-
-
-def _refs(value: Any, used: set[str]) -> None:
-    if isinstance(value, Ref):
-        used.add(value.name)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _refs(v, used)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _refs(v, used)

@@ -75,7 +75,16 @@ class Abs(Function):
         return (g * np.sign(x),)
 
 
-class Sign(Function):
+class PiecewiseConstant(Function):
+    """A step function: constant between its jumps, so ∂y/∂x = 0 everywhere, also at the jumps
+    (PyTorch's choice). Subclasses give the forward; real only."""
+
+    @staticmethod
+    def backward(ctx: Any, g: np.ndarray) -> tuple:
+        return (np.zeros_like(g),)
+
+
+class Sign(PiecewiseConstant):
     """y = sign x ∈ {−1, 0, 1};  ∂y/∂x = 0 everywhere (also at the jump x = 0). Real only."""
 
     @staticmethod
@@ -83,12 +92,8 @@ class Sign(Function):
         _real_only("sign", x)
         return np.sign(x)
 
-    @staticmethod
-    def backward(ctx: Any, g: np.ndarray) -> tuple:
-        return (np.zeros_like(g),)
 
-
-class Floor(Function):
+class Floor(PiecewiseConstant):
     """y = ⌊x⌋;  ∂y/∂x = 0 everywhere (also at the jumps, the integers). Real only."""
 
     @staticmethod
@@ -96,22 +101,14 @@ class Floor(Function):
         _real_only("floor", x)
         return np.floor(x)
 
-    @staticmethod
-    def backward(ctx: Any, g: np.ndarray) -> tuple:
-        return (np.zeros_like(g),)
 
-
-class Ceil(Function):
+class Ceil(PiecewiseConstant):
     """y = ⌈x⌉;  ∂y/∂x = 0 everywhere (also at the jumps, the integers). Real only."""
 
     @staticmethod
     def forward(ctx: Any, x: np.ndarray) -> np.ndarray:
         _real_only("ceil", x)
         return np.ceil(x)
-
-    @staticmethod
-    def backward(ctx: Any, g: np.ndarray) -> tuple:
-        return (np.zeros_like(g),)
 
 
 class Clip(Function):

@@ -7,6 +7,8 @@ direction over Hypothesis shapes with broadcasting.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import strategies as S
@@ -297,3 +299,17 @@ def test_binary_ops_to_second_order_along_a_direction(op, data):
     if op == "maximum":
         a, b = data.draw(S.grid_pair(sa, sb))
     check_grad2(fn, a, b, directional=True)
+
+
+def test_an_op_returning_a_numpy_scalar_is_twice_differentiable_in_any_mode():
+    # a full reduction's forward returns a NumPy scalar that it also saved: it stays "the
+    # output" for create_graph, whether or not a mode (here a scope) notes the record
+    x = Tensor(np.array([[0.3, -1.2], [2.0, 0.5]]), requires_grad=True)
+    for scoped in (False, True):
+        with mg.scope("s") if scoped else contextlib.nullcontext():
+            n = mg.norm(x, "fro")
+        (g,) = mg.grad(n**3, x, create_graph=True)
+        (h,) = mg.grad(g.sum(), x)
+        r = np.linalg.norm(x.data)
+        expected = 3 * x.data.sum() * x.data / r + 3 * r          # ∂/∂x Σ_ij 3 r x_ij
+        np.testing.assert_allclose(h, expected, rtol=1e-13)
