@@ -24,6 +24,10 @@ from minigrad.compiler import codegen_numba, compile
 from models import GRU, LSTM, RNN
 from models.inputs import check_sequence
 
+#: Tests that inspect Numba's compiled dispatchers (without the JIT, kernels are plain Python).
+needs_jit = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                               reason="inspects Numba dispatchers; NUMBA_DISABLE_JIT=1")
+
 MODELS = {"lstm": (LSTM, {}, 2), "gru": (GRU, {}, 1),
           "gru_reset_after": (GRU, {"reset_after": True}, 1), "rnn": (RNN, {}, 1)}
 
@@ -140,6 +144,7 @@ def _program(cell, p, carry, rng):
     return cell.last.program
 
 
+@needs_jit
 def test_kernels_compile_once_per_signature_and_the_flag() -> None:
     """A signature's kernels compile on its first call (the compile self-check runs its forward
     and backward once), each for the one set of argument types it is called with; later calls
@@ -159,6 +164,7 @@ def test_kernels_compile_once_per_signature_and_the_flag() -> None:
         compile(mixed, backend="cuda")
 
 
+@needs_jit
 def test_kernels_do_not_depend_on_the_callers_line_numbers() -> None:
     """The same function two lines further down a script: the module differs (its comments
     name the lines), the kernels' module does not (so Numba's cache still holds)."""
@@ -208,6 +214,7 @@ def test_every_cell_as_python_loops_without_jit(private_cache) -> None:  # noqa:
     assert run_python(code, MINIGRAD_CACHE_DIR=private_cache, NUMBA_DISABLE_JIT="1") == "True"
 
 
+@needs_jit
 def test_a_new_process_loads_the_kernels_from_numbas_cache(private_cache) -> None:  # noqa: F811
     code = """
         import sys; sys.path.insert(0, "tests/compile")
