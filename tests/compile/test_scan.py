@@ -5,66 +5,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _compile_helpers import TOL, private_cache  # noqa: F401 (autouse fixture)
+from _compile_helpers import (  # noqa: F401 (private_cache: an autouse fixture)
+    TOL,
+    assert_scan_matches_unrolled,
+    make_cell,
+    private_cache,
+    scan_case,
+)
 
 import minigrad as mg
 from minigrad.compiler import TraceError, scan
 from models import GRU, LSTM, RNN
-from models.inputs import OneHot
 
 CASES = [(LSTM, {}, 2), (GRU, {}, 1), (GRU, {"reset_after": True}, 1), (RNN, {}, 1)]
-
-
-def make_cell(model, names, zeros=None):
-    """The model's literal cell in scan's form: (carry, x_t, *params) -> (carry, a⟨t⟩)."""
-    def cell(carry, x_t, *ps):
-        if zeros is not None:
-            x_t = OneHot(x_t, zeros)
-        carry, _ = model.cell(dict(zip(names, ps)), carry, x_t)
-        return carry, carry[0]
-    return cell
 
 
 @pytest.mark.parametrize("tokens", [False, True], ids=["dense", "token_ids"])
 @pytest.mark.parametrize("kind,options,n_carry", CASES,
                          ids=["lstm", "gru", "gru_reset_after", "rnn"])
 def test_scan_matches_the_unrolled_cells(kind, options, n_carry, tokens) -> None:
-    rng = np.random.default_rng(7)
-    n_x, n_a, m, T = 5, 4, 3, 5
-    model = kind(n_x, n_a, 2, seed=2, **options)
-    names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
-    params = [model.parameters()[n] for n in names]
-    if tokens:
-        x = rng.integers(0, n_x, size=(m, T))
-        zeros = np.zeros((n_x, m))
-        steps = [OneHot(np.ascontiguousarray(x[:, t]), zeros) for t in range(T)]
-    else:
-        x = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=True)
-        zeros, steps = None, None
-    init = tuple(mg.Tensor(rng.normal(size=(n_a, m)), requires_grad=True) for _ in range(n_carry))
-    cell = make_cell(model, names, zeros)
-    w = rng.normal(size=(n_a, m, T))
-    wanted = params + list(init) + ([] if tokens else [x])
-
-    carry, ys = scan(cell, init, x, params)
-    J = (ys * w).sum() + (carry[-1] * carry[-1]).sum()
-    assert [r.name for r in mg.tape.tape_of(J)].count("scan:cell") == 1
-    J.backward()
-    got = [t.grad.copy() for t in wanted]
-    for t in wanted:
-        t.grad = None
-
-    carry0, outs = init, []
-    eager = make_cell(model, names)
-    for t in range(T):
-        carry0, y = eager(carry0, steps[t] if tokens else x[:, :, t], *params)
-        outs.append(y)
-    J0 = (mg.stack(outs, axis=-1) * w).sum() + (carry0[-1] * carry0[-1]).sum()
-    J0.backward()
-    np.testing.assert_allclose(J.data, J0.data, **TOL)
-    np.testing.assert_allclose(ys.data, mg.stack(outs, axis=-1).data, **TOL)
-    for t, g in zip(wanted, got):
-        np.testing.assert_allclose(g, t.grad, **TOL)
+    case = scan_case(kind, options, n_carry, tokens)
+    model, names, zeros = case[0], case[1], case[4]
+    records = assert_scan_matches_unrolled(scan, make_cell(model, names, zeros), case)
+    assert [r.name for r in records] == ["scan:cell"]
 
 
 def test_scan_gradcheck_and_no_grad() -> None:

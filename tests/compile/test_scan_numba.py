@@ -17,70 +17,31 @@ import textwrap
 
 import numpy as np
 import pytest
-from _compile_helpers import TOL, private_cache  # noqa: F401 (autouse fixture)
+from _compile_helpers import (  # noqa: F401 (private_cache: an autouse fixture)
+    TOL,
+    assert_scan_matches_unrolled,
+    make_cell,
+    private_cache,
+    scan_case,
+)
 
 import minigrad as mg
 from minigrad.compiler import codegen_numba, compile, scan, scan_numba
 from models import GRU, LSTM, RNN
-from models.inputs import OneHot
 
 CASES = {"lstm": (LSTM, {}, 2), "gru": (GRU, {}, 1),
          "gru_reset_after": (GRU, {"reset_after": True}, 1), "rnn": (RNN, {}, 1)}
 
 
-def make_cell(model, names, zeros=None):
-    """The model's literal cell in scan's form: (carry, x_t, *params) -> (carry, a⟨t⟩)."""
-    def cell(carry, x_t, *ps):
-        if zeros is not None:
-            x_t = OneHot(x_t, zeros)
-        carry, _ = model.cell(dict(zip(names, ps)), carry, x_t)
-        return carry, carry[0]
-    return cell
-
-
 def check_scan(kind: str, tokens: bool = False, whole_loop: bool = True) -> None:
     """scan over a Numba-compiled model cell vs the eager unrolled cell: J, ys, every grad."""
-    cls, options, n_carry = CASES[kind]
-    rng = np.random.default_rng(7)
-    n_x, n_a, m, T = 5, 4, 3, 5
-    model = cls(n_x, n_a, 2, seed=2, **options)
-    names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
-    params = [model.parameters()[n] for n in names]
-    if tokens:
-        x = rng.integers(0, n_x, size=(m, T))
-        zeros = np.zeros((n_x, m))
-        steps = [OneHot(np.ascontiguousarray(x[:, t]), zeros) for t in range(T)]
-    else:
-        x = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=True)
-        zeros, steps = None, [x[:, :, t] for t in range(T)]
-    init = tuple(mg.Tensor(rng.normal(size=(n_a, m)), requires_grad=True)
-                 for _ in range(n_carry))
-    w = rng.normal(size=(n_a, m, T))
-    wanted = params + list(init) + ([] if tokens else [x])
-
+    case = scan_case(*CASES[kind], tokens)
+    model, names, zeros = case[0], case[1], case[4]
     cell = compile(make_cell(model, names, zeros), backend="numba")
-    carry, ys = scan(cell, init, x, params)
-    J = (ys * w).sum() + (carry[-1] * carry[-1]).sum()
-    records = [r for r in mg.tape.tape_of(J) if r.name == "scan:cell"]
+    records = assert_scan_matches_unrolled(scan, cell, case)
     assert len(records) == 1
     assert records[0].fn.__name__.startswith("ScanLoop_" if whole_loop else "Scan_")
-    J.backward()
-    got = [t.grad.copy() for t in wanted]
-    for t in wanted:
-        t.grad = None
 
-    carry0, outs = init, []
-    eager = make_cell(model, names)
-    for t in range(T):
-        carry0, y = eager(carry0, steps[t], *params)
-        outs.append(y)
-    J0 = (mg.stack(outs, axis=-1) * w).sum() + (carry0[-1] * carry0[-1]).sum()
-    J0.backward()
-    np.testing.assert_allclose(J.data, J0.data, **TOL)
-    np.testing.assert_allclose(ys.data, mg.stack(outs, axis=-1).data, **TOL)
-    np.testing.assert_allclose(carry[0].data, carry0[0].data, **TOL)
-    for t, g in zip(wanted, got):
-        np.testing.assert_allclose(g, t.grad, **TOL)
 
 
 def test_rnn_whole_loop_compiled_by_numba() -> None:

@@ -9,8 +9,8 @@ import importlib
 
 import numpy as np
 import pytest
-from _compile_helpers import TOL, private_cache  # noqa: F401 (autouse fixture)
-from test_scan import CASES, make_cell
+from _compile_helpers import TOL, make_cell, private_cache, scan_case  # noqa: F401
+from test_scan import CASES
 
 import minigrad as mg
 from minigrad.compiler import compile, scan, scan_numba
@@ -34,19 +34,8 @@ def _grads(cell, init, x, params, w):
 
 
 def _case(kind, options, n_carry, tokens, x_grad=True, n_x=5, n_a=4, m=3, T=7):
-    rng = np.random.default_rng(3)
-    model = kind(n_x, n_a, 2, seed=4, **options)
-    names = [n for n in model.parameters() if n not in ("W_y", "b_y")]
-    params = [model.parameters()[n] for n in names]
-    if tokens:
-        x = rng.integers(0, n_x, size=(m, T))
-        zeros = np.zeros((n_x, m))
-    else:
-        x = mg.Tensor(rng.normal(size=(n_x, m, T)), requires_grad=x_grad)
-        zeros = None
-    init = tuple(mg.Tensor(rng.normal(size=(n_a, m)), requires_grad=True)
-                 for _ in range(n_carry))
-    return model, names, params, x, zeros, init, rng.normal(size=(n_a, m, T))
+    return scan_case(kind, options, n_carry, tokens, x_grad=x_grad, n_x=n_x, n_a=n_a, m=m,
+                     T=T, seed=3, model_seed=4)
 
 
 def _pass_names(cell, init, x, params, names, n_carry, dense):
