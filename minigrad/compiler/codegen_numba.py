@@ -16,8 +16,9 @@ never changes what a name means.
 Numba or NumPy, per group and by size (shapes are fixed per signature, so the choice is made
 when generating): a group without transcendental functions always runs as a kernel (one pass
 against NumPy's one pass and one temporary per op); a group with exp/log/tanh/sigmoid/pow runs
-as a kernel when its size is at most `NUMBA_MAX_SIZE`, else as the NumPy lines (NumPy's SIMD
-`exp`/`tanh` beat Numba's scalar libm calls on large arrays; measured: see `NUMBA_MAX_SIZE`).
+as a kernel when its size is at most `NUMBA_MAX_SIZE` or at least `NUMBA_MIN_LARGE`, else as
+the NumPy lines (in between, NumPy's SIMD `exp`/`tanh` beat Numba's scalar libm calls; measured:
+see `NUMBA_MAX_SIZE`).
 
 The kernels are `@njit(cache=True)` without signatures: they compile on first use, each for
 the argument types it is called with (arguments and seeds enter C-contiguous, so one per
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -43,13 +45,19 @@ from .backward import names_in
 from .cache import load_module
 from .program import Node, Program, Ref
 
-__all__ = ["NUMBA_MAX_SIZE", "SCALAR", "generate", "infer_values"]
+__all__ = ["NUMBA_MAX_SIZE", "NUMBA_MIN_LARGE", "SCALAR", "generate", "infer_values"]
 
-#: Largest group (elements of its index space) with a transcendental function run by Numba.
-#: Measured (one BLAS thread, float64, the LSTM cell's generated forward, n_a = 128, Numba
-#: kernels / NumPy lines, two noisy runs): 0.74-0.81 at 128 elements, 0.79-0.99 at 1024,
-#: 0.92-1.32 at 2048-4096, 1.17-1.28 at 16K-32K; the same crossover as `kernels.sigmoid`.
-NUMBA_MAX_SIZE: int = 2048
+#: Largest group (elements of its index space) with a transcendental function run by Numba,
+#: and the size from which such a group runs by Numba again. Measured (one BLAS thread, float64,
+#: CPU time, medians of 9 interleaved rounds, three runs): the LSTM cell's forward gate group
+#: (13 ops, 2 tanh + 3 sigmoid; n_a = 128), kernel / NumPy lines: 0.62 at 256 elements,
+#: 0.81-0.93 at 512, 0.94-1.04 at 768, 1.00-1.08 at 1024, 1.16-1.35 at 1536-2048, 1.03-1.20 at
+#: 4096, 1.33-1.46 at 8192-12288 (Numba's scalar libm tanh costs ~16 ns an element, NumPy's
+#: SIMD tanh ~9 ns), 0.89 and 1.46 at 16384, 0.86-0.95 at 32768-65536 (NumPy's temporaries
+#: are then fresh pages each call). The backward gate group (22 ops, no transcendental
+#: function) as a kernel: 0.02-0.41 at every size from 256 to 65536, so it is always fused.
+NUMBA_MAX_SIZE: int = 768
+NUMBA_MIN_LARGE: int = 32768
 
 #: Function class -> the scalar expression of one element (format fields: inputs, `p`).
 SCALAR: dict[type, str] = {
@@ -208,6 +216,7 @@ class _Module:
         self.w = codegen_numpy._Writer()
         self.kernels: list[str] = []
         self.max_size = max_size
+        self.min_large = NUMBA_MIN_LARGE  # (heavy groups this large are kernels again)
         self.lines = lines or {}  # Function class -> writer overriding the NumPy expression
         self.external: set[str] = set()  # arguments and seeds: their layout varies by call
 
@@ -320,7 +329,8 @@ def _block(items: list[Node | _Group], used_after: list[set[str]],
         if isinstance(item, _Group):
             size = int(np.prod(item.shape, dtype=np.int64))
             heavy = any(n.fn in _TRANSCENDENTAL for n in item.nodes)
-            if len(item.nodes) > 1 and (not heavy or size <= m.max_size):
+            if len(item.nodes) > 1 and (not heavy or size <= m.max_size
+                                        or size >= m.min_large):
                 lines += _kernel(item, later, values, base, m, stage)
                 continue
             lines += m.block(item.nodes)
@@ -343,11 +353,13 @@ def generate(prog: Program, *, max_size: int | None = None,
              lines: dict[type, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """The module source of `prog` with fused Numba kernels (see the module doc), and the
     namespace it needs. `max_size` overrides `NUMBA_MAX_SIZE` (the size above which a group
-    with transcendental functions runs as NumPy lines). `lines` (for the whole-loop scan)
-    overrides how ops are written outside kernels; with it, `forward` and `backward` are
-    `@njit` too, and `backward` returns only the gradients that are not None."""
+    with transcendental functions runs as NumPy lines; given, it holds at every larger size:
+    no `NUMBA_MIN_LARGE`). `lines` (for the whole-loop scan) overrides how ops are written
+    outside kernels; with it, `forward` and `backward` are `@njit` too, and `backward` returns
+    only the gradients that are not None."""
     loop = lines is not None
     m = _Module(NUMBA_MAX_SIZE if max_size is None else max_size, lines)
+    m.min_large = NUMBA_MIN_LARGE if max_size is None else sys.maxsize
     m.external = {a.name for a in prog.args} | {s for s in prog.seeds if s}
     values = infer_values(prog)
     names: dict[str, str] = {}
