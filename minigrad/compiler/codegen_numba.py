@@ -51,7 +51,7 @@ __all__ = ["NUMBA_MAX_SIZE", "NUMBA_MIN_LARGE", "SCALAR", "generate", "infer_val
 #: and the size from which such a group runs by Numba again. Measured (one BLAS thread, float64,
 #: CPU time, medians of 9 interleaved rounds, three runs): the LSTM cell's forward gate group
 #: (13 ops, 2 tanh + 3 sigmoid; n_a = 128), kernel / NumPy lines: 0.62 at 256 elements,
-#: 0.81-0.93 at 512, 0.94-1.04 at 768, 1.00-1.08 at 1024, 1.16-1.35 at 1536-2048, 1.03-1.20 at
+#: 0.89-0.93 at 512, 0.94-1.04 at 768, 1.00-1.08 at 1024, 1.16-1.35 at 1536-2048, 1.03-1.20 at
 #: 4096, 1.33-1.46 at 8192-12288 (Numba's scalar libm tanh costs ~16 ns an element, NumPy's
 #: SIMD tanh ~9 ns), 0.89 and 1.46 at 16384, 0.86-0.95 at 32768-65536 (NumPy's temporaries
 #: are then fresh pages each call). The backward gate group (22 ops, no transcendental
