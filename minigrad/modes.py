@@ -33,16 +33,17 @@ class _Modes(threading.local):
     anomaly: bool = False
     scope: str | None = None   # the names of the open `scope()`s, outermost first: "LSTM/t=3"
     keep_inputs: bool = False  # records keep copies of their input arrays (for `audit`)
-    noting: bool = False       # any of the above: ops call `note` on their records
     tracer: Any = None         # minigrad.compile's tracer: sees every op a traced function runs
+    noting: bool = False       # any of the above: ops call `note` on their records
+    noting_more: bool = False  # any but the scope: `note` does more than name the scope
 
 
 STATE = _Modes()
 
 
 def _update_noting() -> None:
-    STATE.noting = (STATE.anomaly or STATE.scope is not None or STATE.keep_inputs
-                    or STATE.tracer is not None)
+    STATE.noting_more = STATE.anomaly or STATE.keep_inputs or STATE.tracer is not None
+    STATE.noting = STATE.noting_more or STATE.scope is not None
 
 
 class AnomalyError(RuntimeError):
@@ -188,8 +189,10 @@ def note(record: Record, arrays: list[np.ndarray], outs: tuple, options: dict[st
     """What the modes ask a record to remember: its scope; the user's line (anomaly mode and
     audits); copies of its inputs and its forward's keyword options (audits, which re-run
     forward). Anomaly mode also checks the outputs are finite."""
-    if STATE.scope is not None:
-        record.scope = STATE.scope
+    modes = STATE
+    record.scope = modes.scope
+    if not modes.noting_more:  # (a scope only: the models' time steps, on every op)
+        return
     if STATE.anomaly or STATE.keep_inputs or STATE.tracer is not None:
         record.where = _user_line()
     if STATE.keep_inputs:
